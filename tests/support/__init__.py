@@ -1,0 +1,1 @@
+"""Shared test support: chart rendering, Kubernetes schema validation, restricted checks."""

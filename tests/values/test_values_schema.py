@@ -1,0 +1,54 @@
+"""Our values.schema.json: strict, documented, and in line with values.yaml."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from tests.support import paths
+from tests.support.helm import HelmError, render_chart
+
+SCHEMA = json.loads((paths.CHART_DIR / "values.schema.json").read_text())
+DEFAULTS = yaml.safe_load((paths.CHART_DIR / "values.yaml").read_text())
+
+
+def object_schemas(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    if schema.get("type") == "object" or "properties" in schema:
+        yield path or "<root>", schema
+        for key, sub in (schema.get("properties") or {}).items():
+            if path == "" and key in ("airflow", "global"):
+                continue  # the official chart / Helm own these subtrees
+            yield from object_schemas(sub, f"{path}.{key}" if path else key)
+
+
+def test_schema_is_valid_draft7() -> None:
+    jsonschema.Draft7Validator.check_schema(SCHEMA)
+
+
+def test_defaults_validate_against_schema() -> None:
+    jsonschema.Draft7Validator(SCHEMA).validate(DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    "path,schema", list(object_schemas(SCHEMA)), ids=lambda x: x if isinstance(x, str) else ""
+)
+def test_every_object_of_ours_is_strict_and_documented(path: str, schema: dict[str, Any]) -> None:
+    if "additionalProperties" in schema and isinstance(schema["additionalProperties"], dict):
+        return  # free-form maps (labels, nodeSelector) type their values instead
+    if schema.get("x-free-form"):
+        return  # Kubernetes objects passed through (affinity, resources) are typed by Kubernetes
+    assert schema.get("additionalProperties") is False, f"{path}: set additionalProperties: false"
+    for key, sub in (schema.get("properties") or {}).items():
+        assert sub.get("description"), f"{path}.{key}: missing description"
+        assert "type" in sub or "$ref" in sub or "oneOf" in sub, f"{path}.{key}: missing type"
+
+
+def test_unknown_nested_key_is_named_in_helm_error() -> None:
+    with pytest.raises(HelmError) as excinfo:
+        render_chart(values={"commonLabels": {"team": 3}})
+    assert "commonLabels" in str(excinfo.value)
