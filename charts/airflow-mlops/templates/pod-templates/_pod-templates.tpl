@@ -1,0 +1,116 @@
+{{/*
+One pod template per profile (the `pod_template_file` of KubernetesPodOperator tasks).
+The operator merges its own container settings into the `base` container; everything the
+operator cannot set per task (placement, tolerations, pull secrets, volumes, security
+context) comes from here. Usage: include "airflow-mlops.podTemplate" (list . "gpu-1" $profile)
+*/}}
+{{- define "airflow-mlops.podTemplate" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- $p := index . 2 }}
+{{- $gpus := int $p.gpus }}
+{{- $V := $root.Values }}
+{{- $nodeSelector := dict }}
+{{- $tolerations := list }}
+{{- if gt $gpus 0 }}
+{{- $nodeSelector = merge $nodeSelector (deepCopy ($V.gpu.nodeSelector | default dict)) }}
+{{- $tolerations = concat $tolerations ($V.gpu.tolerations | default list) }}
+{{- end }}
+{{- $nodeSelector = mergeOverwrite $nodeSelector (deepCopy ($p.nodeSelector | default dict)) }}
+{{- $tolerations = concat $tolerations ($p.tolerations | default list) }}
+{{- $resources := deepCopy ($p.resources | default dict) }}
+{{- if gt $gpus 0 }}
+{{- $limits := $resources.limits | default dict }}
+{{- $_ := set $limits $V.gpu.resourceName (toString $gpus) }}
+{{- $_ := set $resources "limits" $limits }}
+{{- end }}
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ printf "mlops-task-%s" $name | trunc 63 | trimSuffix "-" }}
+  labels:
+    app.kubernetes.io/part-of: airflow-mlops
+    app.kubernetes.io/instance: {{ $root.Release.Name }}
+    app.kubernetes.io/component: task
+    mlops.airflow.apache.org/profile: {{ $name | quote }}
+spec:
+  restartPolicy: Never
+  automountServiceAccountToken: false
+  {{- with $V.tasks.serviceAccountName }}
+  serviceAccountName: {{ . }}
+  {{- end }}
+  {{- with $p.runtimeClassName }}
+  runtimeClassName: {{ . }}
+  {{- end }}
+  {{- with $p.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  securityContext:
+    {{- toYaml $V.tasks.podSecurityContext | nindent 4 }}
+  {{- if $V.registry.enabled }}
+  imagePullSecrets:
+    - name: {{ include "airflow-mlops.registry.secretName" $root }}
+  {{- end }}
+  {{- with $nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $p.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  containers:
+    - name: base
+      image: {{ include "airflow-mlops.images.trainer" $root }}
+      imagePullPolicy: {{ $V.images.pullPolicy }}
+      securityContext:
+        {{- toYaml $V.tasks.containerSecurityContext | nindent 8 }}
+      env:
+        - name: HOME
+          value: /tmp
+        - name: MLFLOW_TRACKING_URI
+          value: {{ include "airflow-mlops.mlflow.trackingUri" $root | quote }}
+        - name: MLOPS_PROFILE
+          value: {{ $name | quote }}
+        - name: MLOPS_GPUS
+          value: {{ $gpus | quote }}
+        {{- with $V.tasks.env }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- with $resources }}
+      resources:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+        {{- if $V.storage.workspace.enabled }}
+        - name: workspace
+          mountPath: /workspace
+          subPathExpr: $(MLOPS_WORKSPACE_SUBPATH)
+        {{- end }}
+        {{- if $V.storage.nfs.enabled }}
+        - name: datasets
+          mountPath: /data
+          readOnly: {{ $V.storage.nfs.readOnly }}
+        {{- end }}
+  volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: {{ $V.tasks.tmpSizeLimit }}
+    {{- if $V.storage.workspace.enabled }}
+    - name: workspace
+      persistentVolumeClaim:
+        claimName: {{ include "airflow-mlops.workspace.claimName" $root }}
+    {{- end }}
+    {{- if $V.storage.nfs.enabled }}
+    - name: datasets
+      persistentVolumeClaim:
+        claimName: {{ include "airflow-mlops.datasets.claimName" $root }}
+        readOnly: {{ $V.storage.nfs.readOnly }}
+    {{- end }}
+{{- end }}
