@@ -1,0 +1,100 @@
+"""ml_training: prepare -> train (on the chosen profile) -> evaluate -> register, then cleanup."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Param, chain
+from mlops_platform import (
+    branch_on_profile,
+    cleanup_command,
+    dag_defaults,
+    int_param,
+    load_platform,
+    model_name_param,
+    pod_task,
+    profile_param,
+    profile_tasks,
+    trainer_command,
+)
+
+cfg = load_platform()
+
+DATASETS = ["iris", "wine", "breast_cancer"]
+MODEL_TYPES = ["logistic_regression", "random_forest", "gradient_boosting", "knn"]
+
+with DAG(
+    dag_id="ml_training",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    tags=["mlops", "training"],
+    params={
+        "profile": profile_param(cfg),
+        "dataset": Param("iris", type="string", enum=DATASETS, description="scikit-learn data set"),
+        "model_type": Param("logistic_regression", type="string", enum=MODEL_TYPES),
+        "model_name": model_name_param("iris"),
+        "seed": int_param(42, 0, 2**31 - 1, "Random seed of the train/test split"),
+        "experiment": Param(
+            "airflow-mlops", type="string", pattern=r"^[A-Za-z0-9][A-Za-z0-9_. -]{0,62}$", maxLength=63
+        ),
+    },
+    doc_md=__doc__
+    + """
+
+Every step is a pod of the trainer image (`mlops-trainer <step> --workspace /workspace`); the
+steps share the run's own workspace directory `<dag_id>/<run_id>` on the workspace volume
+(`subPathExpr`). `train` runs on the profile given in the run's conf (`cpu`, `gpu-1`, ...):
+one task per profile behind the `choose_profile` branch, so each takes exactly its GPUs as
+slots of the GPU pool. `register` moves the `champion` alias only when the new version wins.
+`cleanup` deletes the run's workspace contents whatever happened (`all_done`).
+""",
+    **dag_defaults(),
+) as dag:
+    prepare = pod_task(
+        "prepare",
+        trainer_command(cfg, "prepare", "--dataset", "{{ params.dataset }}", "--seed", "{{ params.seed }}"),
+        profile=cfg.default_profile,
+        cfg=cfg,
+    )
+    choose = branch_on_profile("train", cfg.profile_names)
+    trains = profile_tasks(
+        "train",
+        trainer_command(
+            cfg,
+            "train",
+            "--model-type",
+            "{{ params.model_type }}",
+            "--experiment",
+            "{{ params.experiment }}",
+            "--run-name",
+            "{{ dag.dag_id }}-{{ run_id | mlops_path_segment }}",
+            "--tag",
+            "airflow.dag_id={{ dag.dag_id }}",
+            "--tag",
+            "airflow.run_id={{ run_id }}",
+        ),
+        profiles=cfg.profile_names,
+        cfg=cfg,
+        memory="2Gi",
+    )
+    evaluate = pod_task(
+        "evaluate",
+        trainer_command(cfg, "evaluate"),
+        profile=cfg.default_profile,
+        cfg=cfg,
+        trigger_rule="none_failed_min_one_success",
+    )
+    register = pod_task(
+        "register",
+        trainer_command(cfg, "register", "--model-name", "{{ params.model_name }}"),
+        profile=cfg.default_profile,
+        cfg=cfg,
+    )
+    cleanup = pod_task(
+        "cleanup",
+        cleanup_command(cfg),
+        profile=cfg.default_profile,
+        cfg=cfg,
+        trigger_rule="all_done",
+        retries=1,
+    )
+    chain(prepare, choose, list(trains.values()), evaluate, register, cleanup)

@@ -1,0 +1,81 @@
+"""Helpers shared by the platform's DAG files (excluded from DAG parsing by .airflowignore).
+
+- `load_platform()`: the chart's platform.json (profiles, registry, namespaces, pool, MLflow).
+- `pod_task()` / `profile_tasks()` / `profile_expand_kwargs()`: KubernetesPodOperator tasks
+  wired to the chart's pod templates.
+- Param helpers: every `dag_run.conf` key is a declared Param with a strict schema.
+
+Everything here runs at parse time: it reads one file and builds operators, nothing else.
+"""
+
+from __future__ import annotations
+
+from .config import (
+    PlatformConfig,
+    PlatformConfigError,
+    Profile,
+    load_platform,
+    parse_platform,
+)
+from .params import (
+    command_param,
+    env_param,
+    image_name_param,
+    image_tag_param,
+    int_param,
+    model_name_param,
+    profile_param,
+    profiles_param,
+    relative_path_param,
+    string_param,
+)
+from .pods import (
+    GPU_RESOURCE,
+    PATH_FILTER,
+    WORKSPACE_SUBPATH_TEMPLATE,
+    MlopsPodOperator,
+    branch_on_profile,
+    cleanup_command,
+    dag_defaults,
+    path_segment,
+    pod_task,
+    pod_task_kwargs,
+    profile_expand_kwargs,
+    profile_task_id,
+    profile_tasks,
+    resources_for,
+    trainer_command,
+)
+
+__all__ = [
+    "GPU_RESOURCE",
+    "PATH_FILTER",
+    "WORKSPACE_SUBPATH_TEMPLATE",
+    "MlopsPodOperator",
+    "PlatformConfig",
+    "PlatformConfigError",
+    "Profile",
+    "branch_on_profile",
+    "command_param",
+    "dag_defaults",
+    "env_param",
+    "image_name_param",
+    "image_tag_param",
+    "int_param",
+    "load_platform",
+    "model_name_param",
+    "parse_platform",
+    "path_segment",
+    "pod_task",
+    "pod_task_kwargs",
+    "profile_expand_kwargs",
+    "profile_param",
+    "profile_task_id",
+    "profile_tasks",
+    "profiles_param",
+    "relative_path_param",
+    "resources_for",
+    "string_param",
+    "cleanup_command",
+    "trainer_command",
+]

@@ -1,0 +1,82 @@
+"""Minimal MLflow REST client (standard library only) for tasks that run inside Airflow.
+
+MLflow itself stays out of the Airflow environment (DESIGN.md section 3); the few calls the
+DAGs need (search runs, resolve an alias, tag a run) are plain JSON over HTTP. Import this
+module inside task functions, never at DAG parse time.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from typing import Any
+
+TIMEOUT_SECONDS = 30
+
+
+class MlflowRestError(RuntimeError):
+    """The tracking server answered with an error or could not be reached."""
+
+
+def call(
+    tracking_uri: str, method: str, endpoint: str, payload: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    base = tracking_uri.rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise MlflowRestError(f"tracking URI {tracking_uri!r} is not http(s)")
+    url = f"{base}/api/2.0/mlflow/{endpoint}"
+    data = None
+    if method == "GET" and payload:
+        url += "?" + urllib.parse.urlencode(payload)
+    elif payload is not None:
+        data = json.dumps(payload).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT_SECONDS) as resp:  # noqa: S310 (http(s) checked)
+            body = resp.read()
+    except urllib.error.HTTPError as exc:
+        raise MlflowRestError(f"{method} {endpoint}: HTTP {exc.code}: {exc.read()[:500]!r}") from exc
+    except OSError as exc:
+        raise MlflowRestError(f"{method} {endpoint}: {base} unreachable: {exc}") from exc
+    return json.loads(body or b"{}")
+
+
+def experiment_id(tracking_uri: str, name: str) -> str | None:
+    try:
+        found = call(tracking_uri, "GET", "experiments/get-by-name", {"experiment_name": name})
+    except MlflowRestError as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(exc) or "HTTP 404" in str(exc):
+            return None
+        raise
+    return found["experiment"]["experiment_id"]
+
+
+def search_runs(tracking_uri: str, experiment: str, filter_string: str) -> list[dict[str, Any]]:
+    exp = experiment_id(tracking_uri, experiment)
+    if exp is None:
+        return []
+    found = call(
+        tracking_uri,
+        "POST",
+        "runs/search",
+        {"experiment_ids": [exp], "filter": filter_string, "max_results": 1000},
+    )
+    return found.get("runs", [])
+
+
+def run_metrics(run: dict[str, Any]) -> dict[str, float]:
+    return {m["key"]: float(m["value"]) for m in run.get("data", {}).get("metrics", [])}
+
+
+def run_tags(run: dict[str, Any]) -> dict[str, str]:
+    return {t["key"]: t["value"] for t in run.get("data", {}).get("tags", [])}
+
+
+def set_run_tag(tracking_uri: str, run_id: str, key: str, value: str) -> None:
+    call(tracking_uri, "POST", "runs/set-tag", {"run_id": run_id, "key": key, "value": value})
+
+
+def model_version_by_alias(tracking_uri: str, name: str, alias: str) -> dict[str, Any]:
+    found = call(tracking_uri, "GET", "registered-models/alias", {"name": name, "alias": alias})
+    return found["model_version"]

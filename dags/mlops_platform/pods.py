@@ -1,0 +1,335 @@
+"""pod_task(): a KubernetesPodOperator wired to the platform (profiles, registry, workspace, pool).
+
+What comes from where (DESIGN.md section 4):
+- the pod template of the profile (chart): security context, pull secret, volumes (workspace
+  with `subPathExpr: $(MLOPS_WORKSPACE_SUBPATH)`, datasets), GPU placement (affinity,
+  tolerations, node selector) and the profile's env (MLOPS_PROFILE, MLOPS_GPUS, HOME,
+  MLFLOW_TRACKING_URI). `affinity`, `tolerations` and `image_pull_secrets` are not templated
+  fields of the operator: they must come from the template.
+- the task (this module): image (only from the configured registry prefix), command as an
+  argument list, env (incl. MLOPS_WORKSPACE_SUBPATH = `<dag_id>/<sanitized run_id>`),
+  resources, pool / pool_slots, retries, timeouts, labels.
+
+Pool slots are decided by the scheduler from the serialized task when the task instance is
+created, before any template is rendered: `pool_slots` is not a templated field, templating it
+in a subclass would only change it after the slot accounting happened, `expand()` refuses it
+("unmappable argument") and `expand_kwargs()` accepts it silently but the scheduler keeps the
+partial value for every map index. So:
+- a task with a fixed profile gets `pool_slots` = its GPUs exactly;
+- a profile chosen at run time (`{{ params.profile }}`) either uses `profile_tasks()` (one task
+  per profile behind a branch, exact slots) or reserves the maximum GPUs of the allowed
+  profiles (`pool_slots` = max, never over-commits the pool, may under-use it).
+
+Resources: the operator merges its container into the template's `base` container object by
+object, so once the task sets `limits`, the template's `limits` (with `nvidia.com/gpu`) are
+dropped. The task therefore always writes the profile's `nvidia.com/gpu` limit itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from kubernetes.client import models as k8s
+
+from .config import PlatformConfig, Profile, load_platform
+from .params import ENV_NAME_PATTERN, RESERVED_ENV_NAMES
+
+GPU_RESOURCE = "nvidia.com/gpu"
+PATH_FILTER = "mlops_path_segment"
+WORKSPACE_SUBPATH_TEMPLATE = "{{ dag.dag_id }}/{{ run_id | " + PATH_FILTER + " }}"
+DEFAULT_OWNER = "mlops"
+PART_OF_LABEL = {"app.kubernetes.io/part-of": "airflow-mlops", "app.kubernetes.io/managed-by": "airflow"}
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_ENV_NAME = re.compile(ENV_NAME_PATTERN)
+
+
+def path_segment(value: Any) -> str:
+    """One safe path segment from any string (run ids contain ':' and '+').
+
+    Keeps [A-Za-z0-9_.-], replaces every other run of characters with '-', never returns '',
+    '.', '..' or a leading '.', and adds a short hash when characters were replaced so two run
+    ids never share a directory. At most 120 characters.
+    """
+    text = str(value)
+    safe = _UNSAFE.sub("-", text).lstrip(".") or "x"
+    if safe != text:
+        safe = f"{safe[:110]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return safe[:120]
+
+
+def dag_defaults(owner: str = DEFAULT_OWNER, retries: int = 2) -> dict[str, Any]:
+    """Keyword arguments every platform DAG passes to DAG(...)."""
+    return {
+        "default_args": {
+            "owner": owner,
+            "retries": retries,
+            "retry_delay": timedelta(seconds=30),
+            "retry_exponential_backoff": True,
+            "max_retry_delay": timedelta(minutes=10),
+        },
+        "user_defined_filters": {PATH_FILTER: path_segment},
+        "catchup": False,
+        "max_active_runs": 4,
+    }
+
+
+class MlopsPodOperator(KubernetesPodOperator):
+    """KubernetesPodOperator with the platform's guard rails at pod-build time.
+
+    Adds templated `extra_env` (a mapping, or its JSON text, e.g. from `{{ params.env }}`) merged
+    into the container env, templated `timeout_seconds` (the pod's activeDeadlineSeconds), and
+    refuses to build a pod whose image is outside the registry prefix or whose command/args are
+    not lists of strings.
+    """
+
+    template_fields = (*KubernetesPodOperator.template_fields, "extra_env", "timeout_seconds")
+
+    def __init__(
+        self,
+        *,
+        allowed_image_prefix: str,
+        extra_env: Mapping[str, str] | str | None = None,
+        timeout_seconds: int | str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.allowed_image_prefix = allowed_image_prefix
+        self.extra_env = extra_env
+        self.timeout_seconds = timeout_seconds
+
+    def _check(self) -> None:
+        image = str(self.image or "")
+        prefix = self.allowed_image_prefix
+        if prefix and not image.startswith(prefix + "/"):
+            raise ValueError(f"{self.task_id}: image {image!r} is not from the platform registry {prefix!r}/")
+        if not prefix and "/" in image and re.match(r"^[^/]*[.:]|^localhost/", image):
+            raise ValueError(f"{self.task_id}: image {image!r} names a registry; only bare names allowed")
+        for field in ("cmds", "arguments"):
+            value = getattr(self, field)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{self.task_id}: {field} must be a list of strings, got {value!r}")
+
+    def _merge_env(self) -> None:
+        extra = self.extra_env
+        if isinstance(extra, str):
+            extra = json.loads(extra) if extra.strip() else {}
+        if not extra:
+            return
+        if not isinstance(extra, Mapping):
+            raise ValueError(f"{self.task_id}: extra_env must be a mapping, got {type(extra).__name__}")
+        env = list(self.env_vars or [])
+        if isinstance(self.env_vars, dict):
+            env = [k8s.V1EnvVar(name=k, value=str(v)) for k, v in self.env_vars.items()]
+        taken = {e.name for e in env if isinstance(e, k8s.V1EnvVar)}
+        for name, value in extra.items():
+            if not _ENV_NAME.match(str(name)) or name in RESERVED_ENV_NAMES or name in taken:
+                raise ValueError(f"{self.task_id}: environment variable {name!r} is not allowed")
+            env.append(k8s.V1EnvVar(name=str(name), value=str(value)))
+        self.env_vars = env
+
+    def build_pod_request_obj(self, context: Any = None, *, dry_run: bool = False) -> k8s.V1Pod:
+        self._check()
+        self._merge_env()
+        if isinstance(self.container_resources, dict):  # e.g. from expand_kwargs entries
+            self.container_resources = k8s.V1ResourceRequirements(**self.container_resources)
+        if self.timeout_seconds not in (None, ""):
+            self.active_deadline_seconds = int(self.timeout_seconds)
+        return super().build_pod_request_obj(context, dry_run=dry_run)
+
+
+def resources_for(
+    profile: Profile,
+    cpu: str = "500m",
+    memory: str = "1Gi",
+    cpu_limit: str | None = None,
+    memory_limit: str | None = None,
+) -> k8s.V1ResourceRequirements:
+    """Container resources for a profile; GPU profiles get `nvidia.com/gpu` as a limit."""
+    limits: dict[str, str] = {"memory": memory_limit or memory}
+    if cpu_limit:
+        limits["cpu"] = cpu_limit
+    if profile.is_gpu:
+        limits[GPU_RESOURCE] = str(profile.gpus)
+    return k8s.V1ResourceRequirements(requests={"cpu": cpu, "memory": memory}, limits=limits)
+
+
+def pod_task_kwargs(
+    task_id: str,
+    command: Sequence[str],
+    *,
+    profile: str,
+    cfg: PlatformConfig | None = None,
+    image: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cpu: str = "500m",
+    memory: str = "1Gi",
+    cpu_limit: str | None = None,
+    memory_limit: str | None = None,
+    pool_slots: int | None = None,
+    labels: Mapping[str, str] | None = None,
+    startup_timeout_seconds: int | None = None,
+    schedule_timeout_seconds: int | None = None,
+    on_finish_action: str = "delete_succeeded_pod",
+    **operator_kwargs: Any,
+) -> dict[str, Any]:
+    """The keyword arguments of `pod_task` (also usable with `MlopsPodOperator.partial`).
+
+    `profile` is a profile name from platform.json, or a template such as
+    `{{ params.profile }}`; then `pool_slots` is the largest GPU count of all profiles unless
+    given (see the module docstring).
+    """
+    cfg = cfg or load_platform()
+    command = list(command)
+    if not command or not all(isinstance(c, str) for c in command):
+        raise ValueError(f"{task_id}: command must be a non-empty list of strings")
+    image = image or cfg.trainer_image
+    if not cfg.image_allowed(image):
+        raise ValueError(f"{task_id}: image {image!r} is not from the platform registry {cfg.image_prefix!r}")
+    templated = "{{" in profile
+    if templated:
+        # Run-time profile: the template file and the GPU limit are rendered from the same
+        # expression; the pool reservation is the largest GPU count of all profiles.
+        expr = profile.strip()
+        if not (expr.startswith("{{") and expr.endswith("}}")):
+            raise ValueError(f"{task_id}: a templated profile must be one expression, got {profile!r}")
+        expr = expr[2:-2].strip()
+        gpu_map = json.dumps({p.name: str(p.gpus) for p in cfg.profiles.values()})
+        template_file = _template_dir(cfg) + "/" + profile + ".yaml"
+        gpus = cfg.max_gpus if pool_slots is None else pool_slots
+        limits = {"memory": memory_limit or memory, **({"cpu": cpu_limit} if cpu_limit else {})}
+        if cfg.max_gpus:
+            limits[GPU_RESOURCE] = "{{ " + gpu_map + "[" + expr + "] }}"
+        resources = k8s.V1ResourceRequirements(requests={"cpu": cpu, "memory": memory}, limits=limits)
+        profile_label = profile
+    else:
+        prof = cfg.profile(profile)
+        template_file = prof.pod_template_file
+        gpus = prof.gpus if pool_slots is None else pool_slots
+        resources = resources_for(prof, cpu, memory, cpu_limit, memory_limit)
+        profile_label = prof.name
+    task_env = {cfg.workspace_subpath_env: WORKSPACE_SUBPATH_TEMPLATE, **dict(env or {})}
+    for name in task_env:
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"{task_id}: environment variable name {name!r} must match {ENV_NAME_PATTERN}")
+    is_gpu = gpus > 0
+    kwargs: dict[str, Any] = {
+        "task_id": task_id,
+        "allowed_image_prefix": cfg.image_prefix,
+        "namespace": cfg.task_namespace,
+        "service_account_name": cfg.service_account_name,
+        "pod_template_file": template_file,
+        "image": image,
+        "cmds": command[:1],
+        "arguments": command[1:],
+        "env_vars": task_env,
+        "container_resources": resources,
+        "labels": {**PART_OF_LABEL, "mlops.airflow-mlops.io/profile": profile_label, **dict(labels or {})},
+        "pool": cfg.gpu_pool if is_gpu else "default_pool",
+        "pool_slots": max(1, gpus),
+        "on_finish_action": on_finish_action,
+        "startup_timeout_seconds": startup_timeout_seconds or (900 if is_gpu else 300),
+        "schedule_timeout_seconds": schedule_timeout_seconds or (3600 if is_gpu else 600),
+        "get_logs": True,
+        "log_events_on_failure": True,
+        "do_xcom_push": False,
+        # reattach_on_restart is deprecated in provider 10.25; it defaults to True (durable) on
+        # Airflow < 3.3: a restarted worker re-attaches to the running pod instead of starting a new one.
+    }
+    kwargs.update(operator_kwargs)
+    return kwargs
+
+
+def _template_dir(cfg: PlatformConfig) -> str:
+    first = cfg.profiles[cfg.default_profile].pod_template_file
+    return first.rsplit("/", 1)[0]
+
+
+def pod_task(task_id: str, command: Sequence[str], *, profile: str, **kwargs: Any) -> MlopsPodOperator:
+    """A KubernetesPodOperator for one step (see pod_task_kwargs for the arguments)."""
+    return MlopsPodOperator(**pod_task_kwargs(task_id, command, profile=profile, **kwargs))
+
+
+def profile_expand_kwargs(
+    cfg: PlatformConfig,
+    profiles: Sequence[str],
+    arguments: Sequence[str] | None = None,
+    cpu: str = "500m",
+    memory: str = "1Gi",
+) -> list[dict[str, Any]]:
+    """Per-profile `expand_kwargs` entries: template file, GPU limit, profile label, args.
+
+    Pool slots cannot be mapped (see module docstring): the partial reserves the maximum.
+    """
+    out = []
+    for name in profiles:
+        prof = cfg.profile(name)
+        entry: dict[str, Any] = {
+            "pod_template_file": prof.pod_template_file,
+            # A plain mapping (serializable); MlopsPodOperator turns it into V1ResourceRequirements.
+            "container_resources": {
+                "requests": resources_for(prof, cpu, memory).requests,
+                "limits": resources_for(prof, cpu, memory).limits,
+            },
+            "labels": {**PART_OF_LABEL, "mlops.airflow-mlops.io/profile": prof.name},
+        }
+        if arguments is not None:
+            entry["arguments"] = [a.replace("__PROFILE__", name) for a in arguments]
+        out.append(entry)
+    return out
+
+
+def profile_tasks(
+    task_id: str,
+    command: Sequence[str],
+    *,
+    profiles: Sequence[str],
+    cfg: PlatformConfig | None = None,
+    **kwargs: Any,
+) -> dict[str, MlopsPodOperator]:
+    """One task per profile (`<task_id>_<profile>`), each with its exact GPUs and pool slots.
+
+    Put a branch in front (see `branch_on_profile`) so a run executes only the chosen one.
+    """
+    cfg = cfg or load_platform()
+    return {
+        name: pod_task(f"{task_id}_{name.replace('-', '_')}", command, profile=name, cfg=cfg, **kwargs)
+        for name in profiles
+    }
+
+
+def profile_task_id(task_id: str, profile: str) -> str:
+    return f"{task_id}_{profile.replace('-', '_')}"
+
+
+def branch_on_profile(task_id: str, profiles: Sequence[str], branch_task_id: str = "choose_profile") -> Any:
+    """A branch task that follows only `<task_id>_<params.profile>` (see profile_tasks)."""
+    from airflow.sdk import task
+
+    allowed = list(profiles)
+
+    @task.branch(task_id=branch_task_id)
+    def choose(params: dict[str, Any] | None = None) -> str:
+        profile = (params or {}).get("profile")
+        if profile not in allowed:  # params are validated already; keep the branch total anyway
+            raise ValueError(f"profile {profile!r} is not one of {allowed}")
+        return profile_task_id(task_id, profile)
+
+    return choose()
+
+
+def trainer_command(cfg: PlatformConfig, step: str, *args: str, workspace: str | None = None) -> list[str]:
+    """`mlops-trainer <step> --workspace <run workspace> [args]` as an argument list."""
+    return ["mlops-trainer", step, "--workspace", workspace or cfg.workspace_mount_path, *args]
+
+
+def cleanup_command(cfg: PlatformConfig, below: str = "") -> list[str]:
+    """Delete the contents of the run's own workspace (the pod only mounts its run sub-path)."""
+    root = cfg.workspace_mount_path.rstrip("/") + ("/" + below.strip("/") if below else "")
+    return ["find", root, "-mindepth", "1", "-delete"]
