@@ -37,6 +37,7 @@ from .pods import (
     branch_on_profile,
     cleanup_command,
     dag_defaults,
+    mapped_profile_task,
     path_segment,
     pod_task,
     pod_task_kwargs,
@@ -78,4 +79,5 @@ __all__ = [
     "string_param",
     "cleanup_command",
     "trainer_command",
+    "mapped_profile_task",
 ]

@@ -134,11 +134,25 @@ class MlopsPodOperator(KubernetesPodOperator):
             env.append(k8s.V1EnvVar(name=str(name), value=str(value)))
         self.env_vars = env
 
+    def _stringify(self) -> None:
+        """Native rendering (render_template_as_native_obj) turns "8" into 8: env values and
+        quantities must stay strings in the pod."""
+        for env in self.env_vars or []:
+            if isinstance(env, k8s.V1EnvVar) and env.value is not None and not isinstance(env.value, str):
+                env.value = str(env.value)
+        res = self.container_resources
+        if isinstance(res, k8s.V1ResourceRequirements):
+            for section in ("limits", "requests"):
+                values = getattr(res, section)
+                if values:
+                    setattr(res, section, {k: str(v) for k, v in values.items()})
+
     def build_pod_request_obj(self, context: Any = None, *, dry_run: bool = False) -> k8s.V1Pod:
         self._check()
         self._merge_env()
         if isinstance(self.container_resources, dict):  # e.g. from expand_kwargs entries
             self.container_resources = k8s.V1ResourceRequirements(**self.container_resources)
+        self._stringify()
         if self.timeout_seconds not in (None, ""):
             self.active_deadline_seconds = int(self.timeout_seconds)
         return super().build_pod_request_obj(context, dry_run=dry_run)
@@ -162,7 +176,7 @@ def resources_for(
 
 def pod_task_kwargs(
     task_id: str,
-    command: Sequence[str],
+    command: Sequence[str] | str,
     *,
     profile: str,
     cfg: PlatformConfig | None = None,
@@ -186,9 +200,18 @@ def pod_task_kwargs(
     given (see the module docstring).
     """
     cfg = cfg or load_platform()
-    command = list(command)
-    if not command or not all(isinstance(c, str) for c in command):
-        raise ValueError(f"{task_id}: command must be a non-empty list of strings")
+    if isinstance(command, str):
+        # One template rendering to a list (e.g. "{{ params.command }}" with
+        # render_template_as_native_obj=True); checked to be a list of strings at pod build.
+        if not (command.strip().startswith("{{") and command.strip().endswith("}}")):
+            raise ValueError(f"{task_id}: command must be a list of strings, not a shell string")
+        cmds: Any = command
+        args: Any = []
+    else:
+        command = list(command)
+        if not command or not all(isinstance(c, str) for c in command):
+            raise ValueError(f"{task_id}: command must be a non-empty list of strings")
+        cmds, args = command[:1], command[1:]
     image = image or cfg.trainer_image
     if not cfg.image_allowed(image):
         raise ValueError(f"{task_id}: image {image!r} is not from the platform registry {cfg.image_prefix!r}")
@@ -226,11 +249,11 @@ def pod_task_kwargs(
         "service_account_name": cfg.service_account_name,
         "pod_template_file": template_file,
         "image": image,
-        "cmds": command[:1],
-        "arguments": command[1:],
+        "cmds": cmds,
+        "arguments": args,
         "env_vars": task_env,
         "container_resources": resources,
-        "labels": {**PART_OF_LABEL, "mlops.airflow-mlops.io/profile": profile_label, **dict(labels or {})},
+        "labels": {**PART_OF_LABEL, "mlops.airflow.apache.org/profile": profile_label, **dict(labels or {})},
         "pool": cfg.gpu_pool if is_gpu else "default_pool",
         "pool_slots": max(1, gpus),
         "on_finish_action": on_finish_action,
@@ -251,7 +274,7 @@ def _template_dir(cfg: PlatformConfig) -> str:
     return first.rsplit("/", 1)[0]
 
 
-def pod_task(task_id: str, command: Sequence[str], *, profile: str, **kwargs: Any) -> MlopsPodOperator:
+def pod_task(task_id: str, command: Sequence[str] | str, *, profile: str, **kwargs: Any) -> MlopsPodOperator:
     """A KubernetesPodOperator for one step (see pod_task_kwargs for the arguments)."""
     return MlopsPodOperator(**pod_task_kwargs(task_id, command, profile=profile, **kwargs))
 
@@ -277,7 +300,7 @@ def profile_expand_kwargs(
                 "requests": resources_for(prof, cpu, memory).requests,
                 "limits": resources_for(prof, cpu, memory).limits,
             },
-            "labels": {**PART_OF_LABEL, "mlops.airflow-mlops.io/profile": prof.name},
+            "labels": {**PART_OF_LABEL, "mlops.airflow.apache.org/profile": prof.name},
         }
         if arguments is not None:
             entry["arguments"] = [a.replace("__PROFILE__", name) for a in arguments]
@@ -330,6 +353,76 @@ def trainer_command(cfg: PlatformConfig, step: str, *args: str, workspace: str |
 
 
 def cleanup_command(cfg: PlatformConfig, below: str = "") -> list[str]:
-    """Delete the contents of the run's own workspace (the pod only mounts its run sub-path)."""
-    root = cfg.workspace_mount_path.rstrip("/") + ("/" + below.strip("/") if below else "")
-    return ["find", root, "-mindepth", "1", "-delete"]
+    """Delete the run's own workspace contents (the pod only mounts its run sub-path).
+
+    With `below`, only that top-level entry of the run workspace is removed (missing is fine).
+    """
+    root = cfg.workspace_mount_path.rstrip("/") or "/workspace"
+    if not below:
+        return ["find", root, "-mindepth", "1", "-delete"]
+    if "/" in below or below in (".", "..") or not below:
+        raise ValueError(f"cleanup below {below!r}: give one entry name of the run workspace")
+    return [
+        "find",
+        root,
+        "-mindepth",
+        "1",
+        "-maxdepth",
+        "1",
+        "-name",
+        below,
+        "-exec",
+        "rm",
+        "-rf",
+        "--",
+        "{}",
+        "+",
+    ]
+
+
+def mapped_profile_task(
+    task_id: str,
+    command: Sequence[str],
+    *,
+    profiles: Sequence[str],
+    cfg: PlatformConfig | None = None,
+    run_profile: str | None = None,
+    workspace_per_profile: bool = True,
+    cpu: str = "500m",
+    memory: str = "1Gi",
+    **kwargs: Any,
+) -> Any:
+    """Dynamic task mapping over `profiles` (one map index per profile, in that order).
+
+    Each index gets the pod template, GPU limit, label and args (`__PROFILE__` replaced) of its
+    profile; with `run_profile` every index runs on that profile instead (e.g. cpu
+    preparation for each GPU variant). With `workspace_per_profile` the workspace sub-path is
+    `<dag_id>/<run>/<profile>`, so variants never share files. Pool slots cannot be mapped in
+    Airflow 3.1: the task reserves the largest GPU count among the profiles for every index.
+    """
+    cfg = cfg or load_platform()
+    profiles = list(profiles)
+    if not profiles:
+        raise ValueError(f"{task_id}: no profiles to map over")
+    runs_on = [run_profile or p for p in profiles]
+    biggest = max(runs_on, key=lambda p: cfg.profile(p).gpus)
+    base = pod_task_kwargs(task_id, command, profile=biggest, cfg=cfg, cpu=cpu, memory=memory, **kwargs)
+    entries = []
+    for name, run_on in zip(profiles, runs_on, strict=True):
+        prof = cfg.profile(run_on)
+        env = dict(base["env_vars"])
+        if workspace_per_profile:
+            env[cfg.workspace_subpath_env] = WORKSPACE_SUBPATH_TEMPLATE + "/" + name
+        res = resources_for(prof, cpu, memory)
+        entries.append(
+            {
+                "pod_template_file": prof.pod_template_file,
+                "container_resources": {"requests": res.requests, "limits": res.limits},
+                "labels": {**base["labels"], "mlops.airflow.apache.org/profile": prof.name},
+                "env_vars": env,
+                "arguments": [a.replace("__PROFILE__", name) for a in base["arguments"]],
+            }
+        )
+    for key in entries[0]:
+        base.pop(key, None)
+    return MlopsPodOperator.partial(**base).expand_kwargs(entries)

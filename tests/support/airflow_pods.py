@@ -23,10 +23,17 @@ def template_context(
     map_index: int = -1,
     run_id: str = "manual__2026-01-01T00:00:00+00:00",
     try_number: int = 1,
+    xcoms: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The template context of one task instance for a DAG run with `conf` (validates params)."""
+    """The template context of one task instance for a DAG run with `conf` (validates params).
+
+    `xcoms` maps upstream task ids to the value their XCom would hold: `ti.xcom_pull` needs the
+    task supervisor at run time, which does not exist here, so it is replaced by that mapping
+    (a stand-in only for what cannot exist without a running Airflow; nothing else is mocked).
+    """
     from airflow.sdk.api.datamodels._generated import DagRun, TIRunContext
-    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    ti_class = _offline_ti_class()
 
     now = pendulum.datetime(2026, 1, 1, tz="UTC")
     dag_run = DagRun(
@@ -52,7 +59,7 @@ def template_context(
         xcom_keys_to_clear=[],
         should_retry=False,
     )
-    ti = RuntimeTaskInstance.model_construct(
+    ti = ti_class.model_construct(
         id=uuid.uuid4(),
         task_id=task.task_id,
         dag_id=dag.dag_id,
@@ -65,14 +72,46 @@ def template_context(
         _ti_context_from_server=server_ctx,
         start_date=now,
     )
+    object.__setattr__(ti, "_offline_xcoms", dict(xcoms or {}))
     return ti.get_template_context()
 
 
-def build_pod(dag: Any, task: Any, conf: dict[str, Any] | None = None, map_index: int = -1) -> dict[str, Any]:
+_OFFLINE_TI: Any = None
+
+
+def _offline_ti_class() -> Any:
+    """RuntimeTaskInstance whose xcom_pull answers from a dict (see template_context)."""
+    global _OFFLINE_TI
+    if _OFFLINE_TI is None:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        class OfflineTaskInstance(RuntimeTaskInstance):
+            def xcom_pull(
+                self, task_ids: Any = None, *args: Any, key: str = "return_value", **kwargs: Any
+            ) -> Any:
+                known = getattr(self, "_offline_xcoms", {})
+                if isinstance(task_ids, str):
+                    if task_ids not in known:
+                        raise KeyError(f"no XCom given for task {task_ids!r} (pass xcoms=...)")
+                    return known[task_ids]
+                return [known[t] for t in task_ids or []]
+
+        _OFFLINE_TI = OfflineTaskInstance
+    return _OFFLINE_TI
+
+
+def build_pod(
+    dag: Any,
+    task: Any,
+    conf: dict[str, Any] | None = None,
+    map_index: int = -1,
+    run_id: str = "manual__2026-01-01T00:00:00+00:00",
+    xcoms: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The pod (as a plain dict) the operator would submit for this task instance and conf."""
     from kubernetes.client import ApiClient
 
-    ctx = template_context(dag, task, conf=conf, map_index=map_index)
+    ctx = template_context(dag, task, conf=conf, map_index=map_index, run_id=run_id, xcoms=xcoms)
     ctx_task = ctx["task"]
     ctx_task.render_template_fields(ctx)
     operator = ctx["task"]  # a mapped operator has been unmapped into ctx["task"]

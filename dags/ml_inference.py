@@ -1,0 +1,96 @@
+"""ml_inference: load data and resolve the model in parallel -> batch predict -> write predictions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Param, chain, task
+from mlops_platform import (
+    cleanup_command,
+    dag_defaults,
+    load_platform,
+    model_name_param,
+    pod_task,
+    trainer_command,
+)
+
+cfg = load_platform()
+
+with DAG(
+    dag_id="ml_inference",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    tags=["mlops", "inference"],
+    params={
+        "model_name": model_name_param("iris"),
+        "alias": Param("champion", type="string", pattern=r"^[a-z][a-z0-9_-]{0,31}$", maxLength=32),
+        "dataset": Param("iris", type="string", enum=["iris", "wine", "breast_cancer"]),
+    },
+    doc_md=__doc__
+    + f"""
+
+- `load_data` (pod) writes the input split into the run's workspace
+  (`{cfg.workspace_mount_path}` = `<dag_id>/<run_id>` on the workspace volume).
+- `load_model` (in parallel) resolves `models:/<model_name>@<alias>` to one model version
+  through the MLflow REST API, so the prediction uses exactly that version even if the alias
+  moves meanwhile.
+- `batch_predict` (pod) runs `mlops-trainer predict` with that version into `out/predictions.csv`.
+- `write_predictions` records where the predictions are (XCom) and `cleanup` (`all_done`)
+  removes the run's input copies (`data/`), keeping `out/` on the workspace volume.
+""",
+    **dag_defaults(),
+) as dag:
+    load_data = pod_task(
+        "load_data",
+        trainer_command(cfg, "prepare", "--dataset", "{{ params.dataset }}"),
+        profile=cfg.default_profile,
+        cfg=cfg,
+    )
+
+    @task(task_id="load_model")
+    def load_model(params: dict[str, Any] | None = None) -> dict[str, str]:
+        from mlops_platform import mlflow_rest
+
+        p = params or {}
+        version = mlflow_rest.model_version_by_alias(cfg.tracking_uri, p["model_name"], p["alias"])
+        return {
+            "model_uri": f"models:/{p['model_name']}/{version['version']}",
+            "version": str(version["version"]),
+        }
+
+    model = load_model()
+    batch_predict = pod_task(
+        "batch_predict",
+        trainer_command(
+            cfg,
+            "predict",
+            "--model-uri",
+            "{{ ti.xcom_pull(task_ids='load_model')['model_uri'] }}",
+            "--output",
+            f"{cfg.workspace_mount_path}/out/predictions.csv",
+        ),
+        profile=cfg.default_profile,
+        cfg=cfg,
+        memory="2Gi",
+    )
+
+    @task(task_id="write_predictions")
+    def write_predictions(dag_run: Any = None, ti: Any = None) -> dict[str, str]:
+        from mlops_platform import path_segment
+
+        model_info = ti.xcom_pull(task_ids="load_model")
+        location = f"{dag_run.dag_id}/{path_segment(dag_run.run_id)}/out/predictions.csv"
+        record = {"workspace_path": location, **model_info}
+        print(f"predictions of {model_info['model_uri']} written to the workspace volume at {location}")
+        return record
+
+    cleanup = pod_task(
+        "cleanup",
+        cleanup_command(cfg, "data"),
+        profile=cfg.default_profile,
+        cfg=cfg,
+        trigger_rule="all_done",
+        retries=1,
+    )
+    chain([load_data, model], batch_predict, write_predictions(), cleanup)
