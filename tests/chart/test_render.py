@@ -8,6 +8,7 @@ import pytest
 
 from tests.support import paths
 from tests.support.helm import find, render_chart, rendering_mode
+from tests.values.overlays import with_overlays
 
 VALUES_FILES = paths.values_files()
 
@@ -23,7 +24,7 @@ def test_default_values_render_and_validate(kube_version: str) -> None:
 @pytest.mark.parametrize("kube_version", paths.KUBE_VERSIONS)
 def test_values_file_renders_and_validates(values_file, kube_version: str) -> None:
     objects = render_chart(
-        values_files=[values_file], kube_version=kube_version, validate_versions=[kube_version]
+        values_files=with_overlays(values_file), kube_version=kube_version, validate_versions=[kube_version]
     )
     assert objects
 
