@@ -63,6 +63,27 @@ $(VENV_STAMP): $(TEST_LOCK)
 lock-venv: ## Re-resolve requirements/test.lock (then run `make test` to verify the set)
 	@scripts/lock-venv $(TEST_LOCK)
 
+# MLflow stays out of the Airflow venv (DESIGN.md section 3): .venv-mlflow holds MLflow 3.17.2,
+# scikit-learn and the trainer package (editable install of images/trainer), for tests/images
+# and the serving benchmark. Rebuilt only when its lock (or the trainer's pyproject) changes.
+VENV_ML       := $(REPO)/.venv-mlflow
+VENV_ML_STAMP := $(VENV_ML)/.lock-stamp
+ML_LOCK       := requirements/mlflow.lock
+# The tests/images files that need .venv-mlflow (tests/images/conftest.py MLFLOW_TEST_FILES).
+ML_TESTS       = $(wildcard tests/images/test_trainer_*.py tests/images/test_mlflow_*.py)
+
+.PHONY: venv-mlflow
+venv-mlflow: $(VENV_ML_STAMP) ## Build .venv-mlflow (MLflow 3.17.2 + trainer) from requirements/mlflow.lock
+
+$(VENV_ML_STAMP): $(ML_LOCK) images/trainer/pyproject.toml
+	@echo "venv-mlflow: building $(VENV_ML) from $(ML_LOCK)"
+	@rm -rf $(VENV_ML)
+	@$(PYTHON) -m venv $(VENV_ML)
+	@$(VENV_ML)/bin/pip install --quiet --disable-pip-version-check --no-deps -r $(ML_LOCK)
+	@$(VENV_ML)/bin/pip install --quiet --disable-pip-version-check --no-deps -e images/trainer
+	@$(VENV_ML)/bin/pip check
+	@touch $@
+
 # --- official chart --------------------------------------------------------------------
 
 .PHONY: deps
@@ -80,12 +101,52 @@ lint: tools venv ## helm lint, ruff, bash -n / shellcheck on scripts
 # --- tests ----------------------------------------------------------------------------------
 
 .PHONY: test
-test: tools venv deps lint ## Run the whole test suite (every tier that can run on this machine)
+test: tools venv venv-mlflow deps lint ## Run the whole test suite (every tier that can run on this machine)
 	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+	@$(MAKE) test-images
+
+.PHONY: test-images
+test-images: venv-mlflow ## Real MLflow server + trainer CLI + model server tests (in .venv-mlflow)
+	@MLOPS_REQUIRE_MLFLOW=1 $(VENV_ML)/bin/pytest $(ML_TESTS) $(PYTEST_ARGS)
+
+.PHONY: bench-serving
+bench-serving: venv-mlflow ## Model server p50/p99/throughput at a fixed rate (BENCH_ARGS="--rate 100 --duration 30")
+	@$(VENV_ML)/bin/python -m tests.bench.bench_serving $(BENCH_ARGS)
 
 .PHONY: test-chart
 test-chart: tools venv ## Only the chart and values tests
 	@$(VENV)/bin/pytest tests/chart tests/values $(PYTEST_ARGS)
+
+# --- kind: the whole platform on a local cluster (needs Docker) -----------------------------
+# Each target checks Docker first (seconds), before building anything.
+KIND_VENV       := $(REPO)/.venv-kind
+KIND_VENV_STAMP := $(KIND_VENV)/.lock-stamp
+KIND_LOCK       := requirements/kind.lock
+
+.PHONY: kind-up
+kind-up: ## Create/update the local kind cluster with the whole platform (Docker; idempotent)
+	@scripts/kind-up --preflight
+	@$(MAKE) tools kind-venv
+	@scripts/kind-up
+
+.PHONY: kind-test
+kind-test: kind-up ## kind-up, then the end-to-end tests (tests/kind) against that cluster
+	@KUBECONFIG=$(REPO)/.kind/kubeconfig $(KIND_VENV)/bin/pytest tests/kind $(PYTEST_ARGS)
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster (keeps .kind/shared, the volumes' data)
+	@scripts/kind-down
+
+.PHONY: kind-venv
+kind-venv: $(KIND_VENV_STAMP) ## Build .venv-kind (pytest-helm-charts) from requirements/kind.lock
+
+$(KIND_VENV_STAMP): $(KIND_LOCK)
+	@echo "venv: building $(KIND_VENV) from $(KIND_LOCK)"
+	@rm -rf $(KIND_VENV)
+	@$(PYTHON) -m venv $(KIND_VENV)
+	@$(KIND_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r $(KIND_LOCK)
+	@$(KIND_VENV)/bin/pip check
+	@touch $@
 
 .PHONY: clean
 clean: ## Remove ./bin, the virtualenvs and helm's local cache

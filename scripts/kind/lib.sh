@@ -1,0 +1,196 @@
+# shellcheck shell=bash disable=SC2034
+# Shared functions of scripts/kind-up, scripts/kind-down and the kind tests' helpers.
+# Sourced, never executed. Every message names the step and the seconds elapsed since the
+# start of the command, so a slow or stuck step is visible at a glance.
+
+KIND_CLUSTER=${MLOPS_KIND_CLUSTER:-mlops}
+KIND_NAMESPACE=mlops
+KIND_RELEASE=mlops
+KIND_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+KIND_STATE_DIR=${MLOPS_KIND_STATE_DIR:-$KIND_REPO/.kind}
+KIND_KUBECONFIG=${MLOPS_KIND_KUBECONFIG:-$KIND_STATE_DIR/kubeconfig}
+# Docker Desktop's default is 2 CPUs / ~8 GB; the platform needs about 6 GiB for the nodes.
+KIND_MIN_MEM_BYTES=${MLOPS_KIND_MIN_MEM_BYTES:-6000000000}
+KIND_MIN_CPUS=${MLOPS_KIND_MIN_CPUS:-4}
+KIND_IMAGE_PREFIX=mlops.local
+KIND_IMAGE_TAG=dev
+# ingress-nginx: the kind provider manifest of a pinned controller release (hostPort 80/443 on
+# the node labelled ingress-ready=true, tolerates the control-plane taint).
+INGRESS_NGINX_VERSION=controller-v1.14.1
+INGRESS_NGINX_MANIFEST="https://raw.githubusercontent.com/kubernetes/ingress-nginx/$INGRESS_NGINX_VERSION/deploy/static/provider/kind/deploy.yaml"
+GIT_SERVER_HOST=git-server.$KIND_NAMESPACE.svc.cluster.local
+GIT_SERVER_REPO_PATH=/srv/git/platform.git
+GIT_BRANCH=main
+GPU_COUNT=8
+GPU_LABEL=nvidia.com/gpu.present
+GPU_TAINT_KEY=nvidia.com/gpu
+
+KIND_T0=${KIND_T0:-$SECONDS}
+KIND_STEP=${KIND_STEP:-start}
+
+elapsed() { echo $((SECONDS - KIND_T0)); }
+
+log() { printf '[kind %4ss] %-12s %s\n' "$(elapsed)" "$KIND_STEP" "$*"; }
+
+step() {
+  KIND_STEP=$1
+  shift
+  printf '\n[kind %4ss] == %s: %s\n' "$(elapsed)" "$KIND_STEP" "$*"
+}
+
+die() {
+  printf '\n[kind %4ss] ERROR in step %s: %s\n' "$(elapsed)" "$KIND_STEP" "$1" >&2
+  shift
+  local line
+  for line in "$@"; do
+    printf '    %s\n' "$line" >&2
+  done
+  exit 1
+}
+
+kc() { kubectl --kubeconfig "$KIND_KUBECONFIG" "$@"; }
+
+# --- preflight -------------------------------------------------------------------------------
+
+# require_cmd <command> <how to install>
+require_cmd() {
+  command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed (or not on PATH)." "$2"
+}
+
+# run_with_timeout <seconds> <command...>: like coreutils `timeout` (absent on macOS).
+run_with_timeout() {
+  local secs=$1 pid watcher rc
+  shift
+  "$@" &
+  pid=$!
+  # The watcher must not hold the caller's stdout (a `$(...)` would wait for it) and stops
+  # its own sleep when it is told to end.
+  (
+    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+    sleep "$secs" &
+    sleeper=$!
+    wait "$sleeper"
+    kill "$pid" 2>/dev/null
+  ) >/dev/null 2>&1 &
+  watcher=$!
+  rc=0
+  wait "$pid" || rc=$?
+  kill "$watcher" 2>/dev/null || true
+  wait "$watcher" 2>/dev/null || true
+  return "$rc"
+}
+
+# The Docker engine must answer, with enough memory for two kind nodes + the platform.
+check_docker() {
+  require_cmd docker "Install Docker (Docker Desktop on macOS/Windows: https://docs.docker.com/desktop/, Docker Engine on Linux: https://docs.docker.com/engine/install/) and start it."
+  local out
+  if ! out=$(run_with_timeout 20 docker info --format '{{.MemTotal}} {{.NCPU}} {{.ServerVersion}}' 2>&1); then
+    die "the Docker engine does not answer ('docker info' failed)." \
+      "docker says: $(tail -n1 <<<"$out")" \
+      "Start Docker Desktop (or 'sudo systemctl start docker' on Linux) and check that 'docker info' works" \
+      "for your user (Linux: add yourself to the 'docker' group, then log in again)."
+  fi
+  local mem cpus version
+  read -r mem cpus version <<<"$out"
+  [[ "$mem" =~ ^[0-9]+$ ]] || die "cannot read the Docker engine's memory from 'docker info' (got '$out')."
+  log "Docker $version: $cpus CPUs, $((mem / 1024 / 1024)) MiB memory"
+  if ((mem < KIND_MIN_MEM_BYTES)); then
+    die "Docker has $((mem / 1024 / 1024)) MiB of memory; the kind platform needs at least $((KIND_MIN_MEM_BYTES / 1024 / 1024)) MiB." \
+      "Docker Desktop: Settings > Resources > Memory: 8 GB, then Apply & restart." \
+      "(override at your own risk: MLOPS_KIND_MIN_MEM_BYTES=<bytes> make kind-up)"
+  fi
+  if [[ "$cpus" =~ ^[0-9]+$ ]] && ((cpus < KIND_MIN_CPUS)); then
+    log "warning: Docker has $cpus CPUs; $KIND_MIN_CPUS are recommended (Docker Desktop: Settings > Resources > CPUs). Continuing: expect slow starts."
+  fi
+}
+
+check_tools() {
+  require_cmd kubectl "Install kubectl 1.34 or 1.35: https://kubernetes.io/docs/tasks/tools/"
+  require_cmd kind "Run 'make tools' (builds the pinned kind v0.31.0 into ./bin; needs Go) or install kind v0.31.0: https://kind.sigs.k8s.io/docs/user/quick-start/"
+  require_cmd helm "Run 'make tools' (builds the pinned helm into ./bin; needs Go) or install helm 3.20: https://helm.sh/docs/intro/install/"
+  require_cmd git "Install git."
+  require_cmd ssh-keygen "Install the OpenSSH client (ssh, ssh-keygen)."
+  require_cmd ssh "Install the OpenSSH client (ssh, ssh-keygen)."
+  require_cmd openssl "Install openssl (generates the random database passwords)."
+}
+
+# --- waiting with progress, diagnostics on timeout -------------------------------------------
+
+# wait_until <timeout-seconds> <what> <command...>: run the command every 5 s until it
+# succeeds; print progress every 15 s; on timeout dump diagnostics and fail.
+wait_until() {
+  local timeout=$1 what=$2
+  shift 2
+  local start=$SECONDS last=0
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS - start >= timeout)); then
+      dump_diagnostics
+      die "timed out after ${timeout}s waiting for: $what" "The state of the failing pods is printed above (kubectl describe + logs)."
+    fi
+    if ((SECONDS - last >= 15)); then
+      log "waiting for $what ($((SECONDS - start))s / ${timeout}s)"
+      last=$SECONDS
+    fi
+    sleep 5
+  done
+  log "ready: $what ($((SECONDS - start))s)"
+}
+
+# Pods of a namespace that are neither Ready nor Succeeded (one name per line).
+unready_pods() {
+  # shellcheck disable=SC2016 # a go-template, not a shell expansion
+  kc get pods -n "$1" -o go-template='{{range .items}}{{$ready := false}}{{range .status.conditions}}{{if and (eq .type "Ready") (eq .status "True")}}{{$ready = true}}{{end}}{{end}}{{if not (or $ready (eq .status.phase "Succeeded"))}}{{.metadata.name}}{{"\n"}}{{end}}{{end}}'
+}
+
+# All pods of a namespace Ready (or Completed), and at least one pod exists.
+namespace_ready() {
+  local ns=$1 count
+  count=$(kc get pods -n "$ns" --no-headers 2>/dev/null | wc -l)
+  ((count > 0)) || return 1
+  [[ -z "$(unready_pods "$ns")" ]]
+}
+
+dump_diagnostics() {
+  local ns pod
+  printf '\n==================== diagnostics (step %s, %ss) ====================\n' "$KIND_STEP" "$(elapsed)" >&2
+  kc get nodes -o wide >&2 || true
+  for ns in "$KIND_NAMESPACE" ingress-nginx kube-system; do
+    kc get namespace "$ns" >/dev/null 2>&1 || continue
+    printf '\n---- pods in %s ----\n' "$ns" >&2
+    kc get pods -n "$ns" -o wide >&2 || true
+    for pod in $(unready_pods "$ns" 2>/dev/null); do
+      printf '\n---- kubectl describe pod -n %s %s ----\n' "$ns" "$pod" >&2
+      kc describe pod -n "$ns" "$pod" >&2 || true
+      printf '\n---- logs of %s (all containers, last 60 lines) ----\n' "$pod" >&2
+      kc logs -n "$ns" "$pod" --all-containers --prefix --tail=60 >&2 || true
+      kc logs -n "$ns" "$pod" --all-containers --prefix --tail=30 --previous >&2 2>/dev/null || true
+    done
+    printf '\n---- recent events in %s ----\n' "$ns" >&2
+    kc get events -n "$ns" --sort-by=.lastTimestamp 2>/dev/null | tail -n 25 >&2 || true
+  done
+  printf '====================================================================\n' >&2
+}
+
+# --- port-forward ------------------------------------------------------------------------------
+
+# port_forward <resource> <remote-port>: start `kubectl port-forward` on a free local port;
+# sets PF_PORT and PF_PID (the caller kills PF_PID; kind-up does so in its EXIT trap).
+port_forward() {
+  local resource=$1 remote=$2 log_file
+  log_file=$(mktemp "${TMPDIR:-/tmp}/kind-pf.XXXXXX")
+  kc port-forward -n "$KIND_NAMESPACE" --address 127.0.0.1 "$resource" ":$remote" >"$log_file" 2>&1 &
+  PF_PID=$!
+  PF_PORT=
+  local i
+  for i in $(seq 1 60); do
+    PF_PORT=$(sed -nE 's/^Forwarding from 127\.0\.0\.1:([0-9]+) .*/\1/p' "$log_file" | head -n1)
+    [[ -n "$PF_PORT" ]] && break
+    if ! kill -0 "$PF_PID" 2>/dev/null; then
+      die "kubectl port-forward $resource exited:" "$(cat "$log_file")"
+    fi
+    sleep 0.5
+    : "$i"
+  done
+  [[ -n "$PF_PORT" ]] || die "kubectl port-forward $resource did not report its local port:" "$(cat "$log_file")"
+  rm -f "$log_file"
+}

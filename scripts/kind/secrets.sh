@@ -1,0 +1,46 @@
+# shellcheck shell=bash
+# The Secrets values/kind.yaml refers to, created by scripts/kind-up (sourced there, after the
+# namespace exists). Passwords are random, generated on the first run and then read back from
+# the cluster: they never touch the disk or the repository, and a second run changes nothing.
+
+# Names: values/kind.yaml (devDatabase.auth.existingSecret, airflow.data.metadataSecretName).
+DEV_DB_SECRET=mlops-dev-database
+AIRFLOW_METADATA_SECRET=mlops-airflow-metadata
+ADMIN_SECRET=mlops-kind-admin
+DEV_DB_HOST=$KIND_RELEASE-airflow-mlops-dev-database.$KIND_NAMESPACE.svc.cluster.local
+DEV_DB_USER=airflow
+
+# create_literal_secret_once <name> <key> <value-command...>: the value is computed only when
+# the Secret does not exist yet, and passed to kubectl on stdin (never on a command line).
+create_literal_secret_once() {
+  local name=$1 key=$2
+  shift 2
+  if secret_exists "$name"; then
+    log "secret $name exists: kept"
+    return 0
+  fi
+  "$@" | kc create secret generic "$name" -n "$KIND_NAMESPACE" --from-file="$key=/dev/stdin" >/dev/null
+  kc label secret "$name" -n "$KIND_NAMESPACE" app.kubernetes.io/part-of=airflow-mlops-kind >/dev/null
+  log "secret $name created"
+}
+
+print_password() { printf '%s' "$(random_password)"; }
+print_metadata_uri() {
+  printf 'postgresql://%s:%s@%s:5432/airflow' "$DEV_DB_USER" "$(secret_value "$DEV_DB_SECRET" password)" "$DEV_DB_HOST"
+}
+
+ensure_platform_secrets() {
+  create_literal_secret_once "$DEV_DB_SECRET" password print_password
+  create_literal_secret_once "$AIRFLOW_METADATA_SECRET" connection print_metadata_uri
+  create_literal_secret_once "$ADMIN_SECRET" password print_password
+}
+
+# write_generated_values <file>: a values file (mode 0600, in kind-up's temporary directory)
+# carrying the generated admin password read back from the cluster.
+write_generated_values() {
+  (
+    umask 077
+    printf 'airflow:\n  createUserJob:\n    defaultUser:\n      password: "%s"\n' \
+      "$(secret_value "$ADMIN_SECRET" password)" >"$1"
+  )
+}
