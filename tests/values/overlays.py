@@ -29,9 +29,7 @@ def kind_known_hosts() -> str:
     if shutil.which("ssh-keygen"):
         tmp = Path(tempfile.mkdtemp(prefix="kind-hostkey-"))
         key = tmp / "ssh_host_ed25519_key"
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(key)], check=True
-        )
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(key)], check=True)
         pub = " ".join(key.with_suffix(".pub").read_text().split()[:2])
     else:
         pub = _FALLBACK_KEY
@@ -42,9 +40,7 @@ def kind_known_hosts() -> str:
 def kind_overlay() -> Path:
     """A values file with what kind-up passes on the command line."""
     path = Path(tempfile.mkdtemp(prefix="kind-overlay-")) / "kind-overlay.yaml"
-    path.write_text(
-        yaml.safe_dump({"airflow": {"dags": {"gitSync": {"knownHosts": kind_known_hosts()}}}})
-    )
+    path.write_text(yaml.safe_dump({"airflow": {"dags": {"gitSync": {"knownHosts": kind_known_hosts()}}}}))
     return path
 
 

@@ -1,0 +1,35 @@
+"""The development PostgreSQL: official image pinned, restricted, data on a claim, no secret rendered."""
+
+from __future__ import annotations
+
+from tests.support.helm import find, render_chart
+
+ON = {
+    "devDatabase": {"enabled": True, "auth": {"existingSecret": "dev-db"}},
+    "airflow": {"postgresql": {"enabled": False}, "data": {"metadataSecretName": "meta"}},
+}
+
+
+def test_disabled_by_default() -> None:
+    assert find(render_chart(), "StatefulSet") == []
+
+
+def test_statefulset() -> None:
+    objects = render_chart(values=ON, release="mlops", namespace="mlops")
+    (sts,) = find(objects, "StatefulSet")
+    (svc,) = find(objects, "Service")
+    assert svc["metadata"]["name"] == "mlops-airflow-mlops-dev-database"
+    spec = sts["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
+    repo, tag = c["image"].split(":")
+    assert repo == "postgres" and tag and tag != "latest"
+    assert "bitnami" not in c["image"]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "dev-db", "key": "password"}
+    assert env["POSTGRES_DB"]["value"] == "airflow"
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    (claim,) = sts["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "2Gi"
+    assert find(objects, "Secret") == []
+    (init,) = [o for o in find(objects, "ConfigMap") if o["metadata"]["name"].endswith("-init")]
+    assert 'CREATE DATABASE "mlflow"' in init["data"]["10-databases.sh"]
