@@ -71,7 +71,6 @@ running the indices one after another when the pool is smaller than twice that.
         ),
         profiles=SWEEP,
         cfg=cfg,
-        memory="2Gi",
     )
     evaluate = mapped_profile_task(
         "evaluate",

@@ -72,7 +72,6 @@ with DAG(
         ),
         profile=cfg.default_profile,
         cfg=cfg,
-        memory="2Gi",
     )
 
     @task(task_id="write_predictions")

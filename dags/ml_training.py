@@ -74,7 +74,6 @@ slots of the GPU pool. `register` moves the `champion` alias only when the new v
         ),
         profiles=cfg.profile_names,
         cfg=cfg,
-        memory="2Gi",
     )
     evaluate = pod_task(
         "evaluate",

@@ -160,18 +160,23 @@ class MlopsPodOperator(KubernetesPodOperator):
 
 def resources_for(
     profile: Profile,
-    cpu: str = "500m",
-    memory: str = "1Gi",
+    cpu: str | None = None,
+    memory: str | None = None,
     cpu_limit: str | None = None,
     memory_limit: str | None = None,
-) -> k8s.V1ResourceRequirements:
-    """Container resources for a profile; GPU profiles get `nvidia.com/gpu` as a limit."""
-    limits: dict[str, str] = {"memory": memory_limit or memory}
-    if cpu_limit:
-        limits["cpu"] = cpu_limit
+) -> k8s.V1ResourceRequirements | None:
+    """Task resources, or None to keep the profile's resources from the pod template.
+
+    When a task sets resources they replace the template's (the operator merges the container
+    object by object), so the profile's `nvidia.com/gpu` limit is written here again.
+    """
+    if not any((cpu, memory, cpu_limit, memory_limit)):
+        return None
+    requests = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v}
+    limits = {k: v for k, v in (("cpu", cpu_limit), ("memory", memory_limit or memory)) if v}
     if profile.is_gpu:
         limits[GPU_RESOURCE] = str(profile.gpus)
-    return k8s.V1ResourceRequirements(requests={"cpu": cpu, "memory": memory}, limits=limits)
+    return k8s.V1ResourceRequirements(requests=requests or None, limits=limits or None)
 
 
 def pod_task_kwargs(
@@ -182,8 +187,8 @@ def pod_task_kwargs(
     cfg: PlatformConfig | None = None,
     image: str | None = None,
     env: Mapping[str, str] | None = None,
-    cpu: str = "500m",
-    memory: str = "1Gi",
+    cpu: str | None = None,
+    memory: str | None = None,
     cpu_limit: str | None = None,
     memory_limit: str | None = None,
     pool_slots: int | None = None,
@@ -226,10 +231,13 @@ def pod_task_kwargs(
         gpu_map = json.dumps({p.name: str(p.gpus) for p in cfg.profiles.values()})
         template_file = _template_dir(cfg) + "/" + profile + ".yaml"
         gpus = cfg.max_gpus if pool_slots is None else pool_slots
-        limits = {"memory": memory_limit or memory, **({"cpu": cpu_limit} if cpu_limit else {})}
-        if cfg.max_gpus:
-            limits[GPU_RESOURCE] = "{{ " + gpu_map + "[" + expr + "] }}"
-        resources = k8s.V1ResourceRequirements(requests={"cpu": cpu, "memory": memory}, limits=limits)
+        resources = None
+        if any((cpu, memory, cpu_limit, memory_limit)):
+            resources = resources_for(cfg.profile(cfg.default_profile), cpu, memory, cpu_limit, memory_limit)
+            if cfg.max_gpus:
+                limits = dict(resources.limits or {})
+                limits[GPU_RESOURCE] = "{{ " + gpu_map + "[" + expr + "] }}"
+                resources.limits = limits
         profile_label = profile
     else:
         prof = cfg.profile(profile)
@@ -277,35 +285,6 @@ def _template_dir(cfg: PlatformConfig) -> str:
 def pod_task(task_id: str, command: Sequence[str] | str, *, profile: str, **kwargs: Any) -> MlopsPodOperator:
     """A KubernetesPodOperator for one step (see pod_task_kwargs for the arguments)."""
     return MlopsPodOperator(**pod_task_kwargs(task_id, command, profile=profile, **kwargs))
-
-
-def profile_expand_kwargs(
-    cfg: PlatformConfig,
-    profiles: Sequence[str],
-    arguments: Sequence[str] | None = None,
-    cpu: str = "500m",
-    memory: str = "1Gi",
-) -> list[dict[str, Any]]:
-    """Per-profile `expand_kwargs` entries: template file, GPU limit, profile label, args.
-
-    Pool slots cannot be mapped (see module docstring): the partial reserves the maximum.
-    """
-    out = []
-    for name in profiles:
-        prof = cfg.profile(name)
-        entry: dict[str, Any] = {
-            "pod_template_file": prof.pod_template_file,
-            # A plain mapping (serializable); MlopsPodOperator turns it into V1ResourceRequirements.
-            "container_resources": {
-                "requests": resources_for(prof, cpu, memory).requests,
-                "limits": resources_for(prof, cpu, memory).limits,
-            },
-            "labels": {**PART_OF_LABEL, "mlops.airflow.apache.org/profile": prof.name},
-        }
-        if arguments is not None:
-            entry["arguments"] = [a.replace("__PROFILE__", name) for a in arguments]
-        out.append(entry)
-    return out
 
 
 def profile_tasks(
@@ -388,8 +367,8 @@ def mapped_profile_task(
     cfg: PlatformConfig | None = None,
     run_profile: str | None = None,
     workspace_per_profile: bool = True,
-    cpu: str = "500m",
-    memory: str = "1Gi",
+    cpu: str | None = None,
+    memory: str | None = None,
     **kwargs: Any,
 ) -> Any:
     """Dynamic task mapping over `profiles` (one map index per profile, in that order).
@@ -417,7 +396,8 @@ def mapped_profile_task(
         entries.append(
             {
                 "pod_template_file": prof.pod_template_file,
-                "container_resources": {"requests": res.requests, "limits": res.limits},
+                # A plain mapping (serializable); MlopsPodOperator makes it V1ResourceRequirements.
+                "container_resources": {"requests": res.requests, "limits": res.limits} if res else None,
                 "labels": {**base["labels"], "mlops.airflow.apache.org/profile": prof.name},
                 "env_vars": env,
                 "arguments": [a.replace("__PROFILE__", name) for a in base["arguments"]],

@@ -1,0 +1,160 @@
+"""Every pod task's pod, built exactly as the operator would in the cluster, from the chart's
+rendered pod templates and platform.json (values/kind.yaml and values/production.example.yaml),
+validated like the chart's objects and checked against the platform contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.dags.conftest import ENVIRONMENTS, PlatformEnv
+from tests.dags.dag_tasks import SAMPLE_CONFS, SAMPLE_XCOMS, pod_tasks, task_value
+from tests.support import paths
+from tests.support.airflow_pods import build_pod
+from tests.support.k8s import restricted_violations, validate_objects
+
+RUN_ID = "manual__2026-03-04T05:06:07.890123+00:00"
+GPU = "nvidia.com/gpu"
+
+
+def _built_pods(env: PlatformEnv, bag: Any) -> list[tuple[str, Any, Any, int, dict, dict]]:
+    from mlops_platform import path_segment  # noqa: F401  (imported from the DAG folder)
+
+    out = []
+    with env.active():
+        for dag, task, index in pod_tasks(bag):
+            for conf in SAMPLE_CONFS.get(dag.dag_id, [{}]):
+                pod = build_pod(dag, task, conf=conf, map_index=index, run_id=RUN_ID, xcoms=SAMPLE_XCOMS)
+                label = f"{env.name}:{dag.dag_id}.{task.task_id}[{index}] conf={conf}"
+                out.append((label, dag, task, index, conf, pod))
+    return out
+
+
+@pytest.fixture(scope="module", params=ENVIRONMENTS)
+def built(request, platform_envs, dagbags):
+    env = platform_envs[request.param]
+    return env, _built_pods(env, dagbags[request.param])
+
+
+def test_every_pod_task_was_built(built) -> None:
+    env, pods = built
+    dags = {dag_id for _, dag_id in {(p[0], p[1].dag_id) for p in pods}}
+    assert dags == {"ml_training", "run_job", "gpu_sweep", "ml_inference", "nfs_dataset_example"}
+    sweep = {
+        index for _, dag, task, index, _, _ in pods if dag.dag_id == "gpu_sweep" and task.task_id == "train"
+    }
+    assert sweep == {0, 1, 2, 3}, "gpu_sweep.train maps over gpu-1, gpu-2, gpu-4, gpu-8"
+
+
+def test_pods_are_valid_kubernetes_objects(built) -> None:
+    env, pods = built
+    objects = [{**pod, "__source__": label} for label, *_, pod in pods]
+    validate_objects(objects, versions=paths.KUBE_VERSIONS)
+
+
+def test_pods_are_restricted(built) -> None:
+    env, pods = built
+    problems = [v for label, *_, pod in pods for v in restricted_violations(pod["spec"], label)]
+    assert problems == []
+
+
+def _profile(pod: dict) -> str:
+    return pod["metadata"]["labels"]["mlops.airflow.apache.org/profile"]
+
+
+def test_gpu_limits_equal_the_profile(built) -> None:
+    env, pods = built
+    profiles = env.platform["profiles"]
+    seen = set()
+    for label, _dag, _task, _index, _conf, pod in pods:
+        (container,) = pod["spec"]["containers"]
+        profile = _profile(pod)
+        gpus = profiles[profile]["gpus"]
+        limits = (container.get("resources") or {}).get("limits") or {}
+        assert str(limits.get(GPU, "0")) == str(gpus), f"{label}: {GPU} limit {limits.get(GPU)} != {gpus}"
+        env_vars = {e["name"]: e.get("value") for e in container["env"]}
+        assert env_vars["MLOPS_PROFILE"] == profile, label
+        if gpus:
+            tolerations = pod["spec"].get("tolerations") or []
+            assert any(t.get("key") == GPU for t in tolerations), (
+                f"{label}: no GPU toleration from the template"
+            )
+        seen.add(gpus)
+    assert seen >= {0, 1, 2, 4, 8}
+
+
+def test_pull_secret_and_registry(built) -> None:
+    env, pods = built
+    registry = env.platform["registry"]
+    prefix = env.platform["images"]["prefix"]
+    for label, *_, pod in pods:
+        secrets = pod["spec"].get("imagePullSecrets")
+        if registry["enabled"]:
+            assert secrets == [{"name": registry["pullSecret"]}], label
+        else:
+            assert not secrets, label
+        image = pod["spec"]["containers"][0]["image"]
+        assert image.startswith(prefix + "/"), f"{label}: {image} not from {prefix}/"
+    if env.name == "production.example":
+        assert registry["enabled"], "the production example uses a private registry"
+
+
+def test_workspace_is_the_runs_own_sub_path(built) -> None:
+    from mlops_platform import path_segment
+
+    env, pods = built
+    assert env.platform["workspace"]["enabled"]
+    run_dir = path_segment(RUN_ID)
+    assert ":" not in run_dir and "+" not in run_dir
+    for label, dag, _task, _index, _conf, pod in pods:
+        (container,) = pod["spec"]["containers"]
+        env_vars = [e["name"] for e in container["env"]]
+        assert len(env_vars) == len(set(env_vars)), f"{label}: duplicate env {env_vars}"
+        sub_path = {e["name"]: e.get("value") for e in container["env"]}["MLOPS_WORKSPACE_SUBPATH"]
+        assert sub_path == f"{dag.dag_id}/{run_dir}" or sub_path.startswith(f"{dag.dag_id}/{run_dir}/"), label
+        assert ".." not in sub_path.split("/"), label
+        (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/workspace"]
+        assert mount.get("subPathExpr") == "$(MLOPS_WORKSPACE_SUBPATH)", label
+        assert "subPath" not in mount, label
+
+
+def test_namespace_pool_and_slots(built) -> None:
+    env, pods = built
+    profiles = env.platform["profiles"]
+    for label, _dag, task, index, _conf, pod in pods:
+        assert pod["metadata"]["namespace"] == env.platform["tasks"]["namespace"], label
+        gpus = profiles[_profile(pod)]["gpus"]
+        if index < 0:
+            assert task.pool_slots == max(1, gpus), f"{label}: pool_slots {task.pool_slots} != {gpus}"
+        else:
+            # pool_slots cannot vary per map index: the mapped task reserves the largest count.
+            assert task.pool_slots >= max(1, gpus), label
+        if gpus:
+            assert task.pool == env.platform["gpuPool"]["name"], label
+
+
+def test_mapped_sweep_reserves_the_largest_profile(built) -> None:
+    env, pods = built
+    trains = [(t, i, p) for _l, d, t, i, _c, p in pods if d.dag_id == "gpu_sweep" and t.task_id == "train"]
+    assert [_profile(p) for _t, _i, p in sorted(trains, key=lambda x: x[1])] == [
+        "gpu-1",
+        "gpu-2",
+        "gpu-4",
+        "gpu-8",
+    ]
+    assert {t.pool_slots for t, _i, _p in trains} == {8}
+    for task, index, pod in trains:
+        assert task_value(task, "pod_template_file", index).endswith(f"/{_profile(pod)}.yaml")
+
+
+def test_run_job_uses_the_conf_safely(built) -> None:
+    env, pods = built
+    gpu_runs = [p for _l, d, t, _i, c, p in pods if d.dag_id == "run_job" and c and t.task_id == "job_gpu_2"]
+    (pod,) = gpu_runs
+    (container,) = pod["spec"]["containers"]
+    assert container["command"] == ["mlops-trainer", "prepare", "--workspace", "/workspace"]
+    assert container["image"] == f"{env.platform['images']['prefix']}/trainer:1.2.3"
+    env_vars = {e["name"]: e.get("value") for e in container["env"]}
+    assert env_vars["MY_SETTING"] == "a b; $(not a shell)"  # a value, never shell code
+    assert pod["spec"]["activeDeadlineSeconds"] == 600
