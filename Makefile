@@ -93,10 +93,15 @@ deps: tools ## Download the official Airflow chart 1.20.0 into charts/ (continue
 # --- lint ---------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: tools venv ## helm lint, ruff, bash -n / shellcheck on scripts
+lint: tools venv ## helm lint, ruff, bash -n / shellcheck on scripts, README parameter tables up to date
 	@scripts/lint-chart $(CHART)
 	@$(VENV)/bin/ruff check .
 	@scripts/lint-shell
+	@tools/readme/readme check
+
+.PHONY: docs
+docs: ## Regenerate the parameter tables of charts/airflow-mlops/README.md from values.yaml (## @param)
+	@tools/readme/readme generate
 
 # --- tests ----------------------------------------------------------------------------------
 
