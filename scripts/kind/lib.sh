@@ -83,10 +83,18 @@ run_with_timeout() {
 # The Docker engine must answer, with enough memory for two kind nodes + the platform.
 check_docker() {
   require_cmd docker "Install Docker (Docker Desktop on macOS/Windows: https://docs.docker.com/desktop/, Docker Engine on Linux: https://docs.docker.com/engine/install/) and start it."
-  local out
-  if ! out=$(run_with_timeout 20 docker info --format '{{.MemTotal}} {{.NCPU}} {{.ServerVersion}}' 2>&1); then
+  local out rc=0 wait_s=${MLOPS_KIND_DOCKER_TIMEOUT:-20} out_file
+  # Output through a file, not `$(...)`: a child left behind by a hung CLI would keep the pipe open.
+  out_file=$(mktemp "${TMPDIR:-/tmp}/kind-docker-info.XXXXXX")
+  run_with_timeout "$wait_s" docker info --format '{{.MemTotal}} {{.NCPU}} {{.ServerVersion}}' >"$out_file" 2>&1 || rc=$?
+  out=$(cat "$out_file")
+  rm -f "$out_file"
+  if ((rc != 0)); then
+    local said
+    said=$(tail -n1 <<<"$out")
+    [[ -n "$said" ]] || said="(nothing: no answer within ${wait_s}s)"
     die "the Docker engine does not answer ('docker info' failed)." \
-      "docker says: $(tail -n1 <<<"$out")" \
+      "docker says: $said" \
       "Start Docker Desktop (or 'sudo systemctl start docker' on Linux) and check that 'docker info' works" \
       "for your user (Linux: add yourself to the 'docker' group, then log in again)."
   fi
