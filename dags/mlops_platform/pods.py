@@ -58,7 +58,7 @@ def path_segment(value: Any) -> str:
     ids never share a directory. At most 120 characters.
     """
     text = str(value)
-    safe = _UNSAFE.sub("-", text).lstrip(".") or "x"
+    safe = _UNSAFE.sub("-", text).lstrip(".-") or "x"
     if safe != text:
         safe = f"{safe[:110]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
     return safe[:120]

@@ -1,0 +1,155 @@
+"""Unit tests of dags/mlops_platform: config loading, path segments, pod_task guard rails,
+and the model-serving objects (validated like the chart's objects)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from tests.support import paths
+from tests.support.k8s import restricted_violations, validate_objects
+
+
+@pytest.fixture()
+def prod(platform_envs):
+    return platform_envs["production.example"]
+
+
+@pytest.fixture()
+def cfg(prod):
+    from mlops_platform import parse_platform
+
+    with prod.active():
+        return parse_platform(copy.deepcopy(prod.platform), "platform.json")
+
+
+def test_templates_dir_override(prod) -> None:
+    from mlops_platform import load_platform
+
+    with prod.active():
+        cfg = load_platform()
+    assert cfg.profiles["gpu-2"].pod_template_file == str(prod.templates_dir / "gpu-2.yaml")
+    assert cfg.profiles["gpu-2"].gpus == 2
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda d: d["profiles"].update({"GPU 1": {"gpus": 1, "podTemplateFile": "/x/a.yaml"}}),
+            "profile name",
+        ),
+        (lambda d: d["profiles"]["gpu-1"].update({"gpus": -1}), "must be 0..64"),
+        (lambda d: d["profiles"]["gpu-1"].update({"gpus": True}), "must be int"),
+        (lambda d: d["profiles"]["gpu-1"].update({"podTemplateFile": "gpu-1.yaml"}), "absolute path"),
+        (lambda d: d.update({"defaultProfile": "tpu"}), "'defaultProfile' is 'tpu'"),
+        (lambda d: d["images"].update({"prefix": "https://evil"}), "images.prefix"),
+        (lambda d: d["gpuPool"].update({"slots": "8"}), "'gpuPool.slots' must be int"),
+        (lambda d: d.pop("tasks"), "missing key 'tasks.namespace'"),
+    ],
+)
+def test_invalid_platform_json_names_the_key(prod, mutate, message) -> None:
+    from mlops_platform import PlatformConfigError, parse_platform
+
+    doc = copy.deepcopy(prod.platform)
+    mutate(doc)
+    with pytest.raises(PlatformConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        parse_platform(doc, "platform.json")
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    [
+        "manual__2026-01-01T00:00:00+00:00",
+        "scheduled__2026-01-01T00:00:00+00:00",
+        "..",
+        ".hidden",
+        "a/../../b",
+        "x" * 400,
+        "ünïcode run",
+    ],
+)
+def test_path_segment_is_one_safe_segment(run_id) -> None:
+    import re
+
+    from mlops_platform import path_segment
+
+    seg = path_segment(run_id)
+    assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,119}", seg), seg
+    assert seg not in (".", "..") and "/" not in seg
+    assert path_segment(run_id) == seg  # deterministic: every task of the run agrees
+
+
+def test_path_segment_keeps_distinct_runs_apart() -> None:
+    from mlops_platform import path_segment
+
+    assert path_segment("manual__a:b") != path_segment("manual__a+b")
+
+
+def test_pod_task_refuses_foreign_images_and_shell_strings(cfg) -> None:
+    from mlops_platform import pod_task
+
+    with pytest.raises(ValueError, match="not from the platform registry"):
+        pod_task("t", ["true"], profile="cpu", cfg=cfg, image="docker.io/library/busybox:1")
+    with pytest.raises(ValueError, match="not a shell string"):
+        pod_task("t", "echo {{ params.x }}", profile="cpu", cfg=cfg)
+    with pytest.raises(Exception, match="unknown profile 'gpu-3'"):
+        pod_task("t", ["true"], profile="gpu-3", cfg=cfg)
+
+
+def test_pod_build_refuses_a_rendered_foreign_image(cfg) -> None:
+    from mlops_platform import pod_task
+
+    op = pod_task("t", ["true"], profile="cpu", cfg=cfg)
+    op.image = "evil.example.com/x:1"  # as if a template had rendered it
+    with pytest.raises(ValueError, match="not from the platform registry"):
+        op.build_pod_request_obj(None, dry_run=True)
+
+
+def test_task_resources_keep_the_gpu_limit(cfg) -> None:
+    from kubernetes.client import ApiClient
+    from mlops_platform import pod_task
+
+    op = pod_task("t", ["true"], profile="gpu-4", cfg=cfg, cpu="2", memory="8Gi")
+    pod = ApiClient().sanitize_for_serialization(op.build_pod_request_obj(None, dry_run=True))
+    limits = pod["spec"]["containers"][0]["resources"]["limits"]
+    assert limits == {"memory": "8Gi", "nvidia.com/gpu": "4"}
+    assert op.pool_slots == 4 and op.pool == cfg.gpu_pool
+
+
+def test_runtime_profile_reserves_the_largest_gpu_count(cfg) -> None:
+    from mlops_platform import pod_task
+
+    op = pod_task("t", ["true"], profile="{{ params.profile }}", cfg=cfg)
+    assert op.pool_slots == cfg.max_gpus == 8
+    assert op.pod_template_file.endswith("/{{ params.profile }}.yaml")
+
+
+@pytest.mark.parametrize(
+    "serving_cfg", [{}, {"domain": "models.example.com", "ingressClassName": "nginx", "tls": True}]
+)
+def test_serving_objects_are_valid_and_restricted(prod, serving_cfg) -> None:
+    from mlops_platform import parse_platform
+    from mlops_platform.serving import serving_objects
+
+    doc = copy.deepcopy(prod.platform)
+    doc["serving"] = {**doc["serving"], "enabled": True, **serving_cfg}
+    with prod.active():
+        cfg = parse_platform(doc, "platform.json")
+    objects = serving_objects(cfg, "iris", "3", replicas=2)
+    validate_objects([{**o, "__source__": "serving"} for o in objects], versions=paths.KUBE_VERSIONS)
+    kinds = [o["kind"] for o in objects]
+    assert kinds == ["Deployment", "Service"] + (["Ingress"] if serving_cfg else [])
+    dep = objects[0]
+    spec = dep["spec"]["template"]["spec"]
+    assert restricted_violations(spec, "serving") == []
+    assert spec["imagePullSecrets"] == [{"name": cfg.pull_secret}]
+    assert spec["containers"][0]["image"].startswith(cfg.image_prefix + "/")
+    assert "models:/iris/3" in spec["containers"][0]["args"]
+    selector = dep["spec"]["selector"]["matchLabels"]
+    assert objects[1]["spec"]["selector"] == selector
+    assert all(dep["spec"]["template"]["metadata"]["labels"][k] == v for k, v in selector.items())
+    # idempotent: the same version gives the same objects
+    assert json.dumps(serving_objects(cfg, "iris", "3", replicas=2)) == json.dumps(objects)

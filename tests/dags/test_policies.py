@@ -1,0 +1,121 @@
+"""DAG policies: ownership, retries, docs, tags, profiles, no shell with templated conf,
+no network or database at parse time, default confs valid."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from tests.dags.conftest import load_dagbag
+from tests.dags.dag_tasks import is_pod_task, map_indexes, task_value
+from tests.support import paths
+from tests.support.airflow_pods import template_context
+
+SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "ash"}
+
+
+def _dags(dagbags):
+    for env_name, bag in dagbags.items():
+        for dag in bag.dags.values():
+            yield env_name, dag
+
+
+def test_every_dag_has_tags_owner_retries_and_docs(dagbags) -> None:
+    for env_name, dag in _dags(dagbags):
+        where = f"{env_name}:{dag.dag_id}"
+        assert dag.tags, f"{where}: no tags"
+        assert dag.doc_md and len(dag.doc_md.strip()) > 80, f"{where}: no doc_md"
+        assert (dag.default_args or {}).get("retries", 0) >= 1, f"{where}: default retries < 1"
+        for task in dag.tasks:
+            assert task.owner not in ("", "airflow"), f"{where}.{task.task_id}: owner {task.owner!r}"
+            assert task.retries >= 1, f"{where}.{task.task_id}: retries {task.retries}"
+            if is_pod_task(task):
+                assert getattr(task, "retry_exponential_backoff", False), (
+                    f"{where}.{task.task_id}: no backoff"
+                )
+
+
+def test_every_dag_registers_the_workspace_path_filter(dagbags) -> None:
+    from mlops_platform import PATH_FILTER
+
+    for env_name, dag in _dags(dagbags):
+        assert PATH_FILTER in (dag.user_defined_filters or {}), f"{env_name}:{dag.dag_id}"
+
+
+def test_every_pod_task_names_an_existing_profile(dagbags, platform_envs) -> None:
+    for env_name, bag in dagbags.items():
+        env = platform_envs[env_name]
+        files = {str(env.templates_dir / f"{name}.yaml") for name in env.platform["profiles"]}
+        for dag in bag.dags.values():
+            for task in dag.tasks:
+                if not is_pod_task(task):
+                    continue
+                for index in map_indexes(task):
+                    template = task_value(task, "pod_template_file", index)
+                    assert template in files, f"{env_name}:{dag.dag_id}.{task.task_id}[{index}]: {template}"
+
+
+def test_no_shell_receives_templated_conf(dagbags) -> None:
+    for _env_name, dag in _dags(dagbags):
+        for task in dag.tasks:
+            if not is_pod_task(task):
+                continue
+            for index in map_indexes(task):
+                cmds = task_value(task, "cmds", index)
+                args = task_value(task, "arguments", index) or []
+                if isinstance(cmds, str):  # one template rendering to a list (run_job)
+                    assert dag.render_template_as_native_obj, f"{dag.dag_id}.{task.task_id}"
+                    continue
+                argv = [*cmds, *args]
+                program = os.path.basename(argv[0])
+                for i, arg in enumerate(argv[:-1]):
+                    if (
+                        arg.startswith("-")
+                        and arg.endswith("c")
+                        and (program in SHELLS or program.startswith("python"))
+                    ):
+                        code = argv[i + 1]
+                        assert "{{" not in code and "{%" not in code, (
+                            f"{dag.dag_id}.{task.task_id}: templated code passed to {program} {arg}"
+                        )
+
+
+def test_default_confs_are_valid(dagbags, platform_envs) -> None:
+    for env_name, bag in dagbags.items():
+        with platform_envs[env_name].active():
+            for dag in bag.dags.values():
+                template_context(dag, dag.tasks[0], conf={})
+
+
+def test_parsing_needs_no_network_and_no_variables(platform_envs, monkeypatch) -> None:
+    """The DAG folder parses with sockets and Airflow Variables/Connections unavailable."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access at DAG parse time")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    from airflow.sdk import Connection, Variable
+
+    monkeypatch.setattr(Variable, "get", refuse)
+    monkeypatch.setattr(Connection, "get", refuse)
+    bag = load_dagbag(paths.DAGS_DIR, platform_envs["production.example"])
+    assert bag.import_errors == {}
+    assert len(bag.dags) == 6
+
+
+@pytest.mark.parametrize("dag_file", sorted(paths.DAGS_DIR.glob("*.py")), ids=lambda p: p.name)
+def test_dag_files_are_thin(dag_file) -> None:
+    """Heavy imports stay inside tasks (kubernetes client, MLflow REST helpers)."""
+    import ast
+
+    tree = ast.parse(dag_file.read_text())
+    top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    names = {(n.module or "") if isinstance(n, ast.ImportFrom) else n.names[0].name for n in top}
+    assert (
+        not {"kubernetes", "mlflow", "requests", "mlops_platform.serving", "mlops_platform.mlflow_rest"}
+        & names
+    )
