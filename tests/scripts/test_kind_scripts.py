@@ -446,3 +446,83 @@ def test_secret_names_match_values_kind() -> None:
     )
     services = {o["metadata"]["name"] for o in objects if o["kind"] == "Service"}
     assert "mlops-airflow-mlops-dev-database" in services, services
+
+
+# --- deploy key: kind-up <-> scripts/gitsync-bootstrap (the real script) -------------------------
+
+# Stand-in kubectl on PATH for the bootstrap (test double: no cluster): `create secret ...
+# --dry-run=client -o yaml` prints a manifest, `apply -f -` stores it under $FAKE_K8S.
+FAKE_KUBECTL_BIN = r"""#!/usr/bin/env bash
+echo "kubectl $*" >>"$FAKE_K8S/kubectl.log"
+case "$1" in
+  create) for a in "$@"; do case "$a" in --from-file=*) f=${a#--from-file=}; key=${f%%=*}; file=${f#*=} ;; esac; done
+          printf 'kind: Secret\nname: %s\ndata: %s=%s\n' "$4" "$key" "$(base64 <"$file" | tr -d '\n')" ;;
+  apply) cat >"$FAKE_K8S/applied.yaml" ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+def _run_deploy_key(tmp: Path, fake: Path, existing_key: Path | None) -> subprocess.CompletedProcess:
+    bindir = tmp / "fakebin"
+    bindir.mkdir(exist_ok=True)
+    (bindir / "kubectl").write_text(FAKE_KUBECTL_BIN)
+    (bindir / "kubectl").chmod(0o755)
+    host = tmp / "host_key"
+    if not host.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host)], check=True)
+    work = tmp / f"work-{'reuse' if existing_key else 'first'}"
+    work.mkdir()
+    exists = "return 0" if existing_key else "return 1"
+    script = f"""
+set -euo pipefail
+source {KIND_DIR}/lib.sh
+secret_exists() {{ {exists}; }}
+secret_value() {{ cat {existing_key or "/dev/null"}; }}
+source {KIND_DIR}/deploy-key.sh
+ensure_deploy_key {work} {host}.pub {tmp}/known_hosts
+printf 'DEPLOY_PUB=%s\\n' "$DEPLOY_PUB"
+"""
+    return subprocess.run(
+        ["bash", "-c", script],
+        env={**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "FAKE_K8S": str(fake)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="needs ssh-keygen")
+def test_deploy_key_through_the_bootstrap_first_run_and_reuse(tmp_path: Path) -> None:
+    fake = tmp_path / "k8s"
+    fake.mkdir()
+    proc = _run_deploy_key(tmp_path, fake, existing_key=None)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "deploy key: generating" in proc.stdout
+    assert "pinned:" in proc.stdout and "SHA256:" in proc.stdout
+    host_type, host_b64 = (tmp_path / "host_key.pub").read_text().split()[:2]
+    # known_hosts for git-sync: the in-cluster name (port 22), the host key from the Secret.
+    assert (
+        tmp_path / "known_hosts"
+    ).read_text() == f"git-server.mlops.svc.cluster.local {host_type} {host_b64}\n"
+    pub = re.search(r"^DEPLOY_PUB=(.+)$", proc.stdout, re.M).group(1)
+    applied = (fake / "applied.yaml").read_text()
+    assert "name: mlops-git-ssh" in applied and "data: gitSshKey=" in applied
+    assert "--namespace mlops" in (fake / "kubectl.log").read_text()
+    # The Secret holds the private half of DEPLOY_PUB.
+    import base64
+
+    private = tmp_path / "from-secret"
+    private.write_bytes(base64.b64decode(applied.split("gitSshKey=")[1].strip()))
+    private.chmod(0o600)
+    derived = subprocess.run(
+        ["ssh-keygen", "-y", "-f", str(private)], capture_output=True, text=True, check=True
+    )
+    assert derived.stdout.split()[:2] == pub.split()[:2]
+
+    # Second run: the key comes back from the Secret; same public key (comment aside).
+    again = _run_deploy_key(tmp_path, fake, existing_key=private)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "deploy key: reusing Secret mlops-git-ssh" in again.stdout
+    pub2 = re.search(r"^DEPLOY_PUB=(.+)$", again.stdout, re.M).group(1)
+    assert pub2.split()[:2] == pub.split()[:2]
