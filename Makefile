@@ -118,6 +118,10 @@ test-images: venv-mlflow ## Real MLflow server + trainer CLI + model server test
 bench-serving: venv-mlflow ## Model server p50/p99/throughput at a fixed rate (BENCH_ARGS="--rate 100 --duration 30")
 	@$(VENV_ML)/bin/python -m tests.bench.bench_serving $(BENCH_ARGS)
 
+.PHONY: bench-dags
+bench-dags: tools venv ## DAG parse time per file and for the whole folder (target <= 50 ms per file)
+	@$(VENV)/bin/python -m tests.bench.bench_dags
+
 .PHONY: test-chart
 test-chart: tools venv ## Only the chart and values tests
 	@$(VENV)/bin/pytest tests/chart tests/values $(PYTEST_ARGS)

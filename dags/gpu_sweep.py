@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
 import pendulum
 from airflow.sdk import DAG, Param, chain, task
 from mlops_platform import (

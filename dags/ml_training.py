@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
 import pendulum
 from airflow.sdk import DAG, Param, chain
 from mlops_platform import (

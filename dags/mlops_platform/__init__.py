@@ -10,6 +10,7 @@ Everything here runs at parse time: it reads one file and builds operators, noth
 
 from __future__ import annotations
 
+from .common import PATH_FILTER, WORKSPACE_SUBPATH_TEMPLATE, dag_defaults, path_segment
 from .config import (
     PlatformConfig,
     PlatformConfigError,
@@ -29,23 +30,31 @@ from .params import (
     relative_path_param,
     string_param,
 )
-from .pods import (
-    GPU_RESOURCE,
-    PATH_FILTER,
-    WORKSPACE_SUBPATH_TEMPLATE,
-    MlopsPodOperator,
-    branch_on_profile,
-    cleanup_command,
-    dag_defaults,
-    mapped_profile_task,
-    path_segment,
-    pod_task,
-    pod_task_kwargs,
-    profile_task_id,
-    profile_tasks,
-    resources_for,
-    trainer_command,
-)
+
+# The pod helpers import the KubernetesPodOperator (kubernetes client: ~1 s); they are loaded on
+# first use so a DAG without pod tasks (ml_serving) does not pay for it at parse time.
+_LAZY_PODS = {
+    "GPU_RESOURCE",
+    "MlopsPodOperator",
+    "branch_on_profile",
+    "cleanup_command",
+    "mapped_profile_task",
+    "pod_task",
+    "pod_task_kwargs",
+    "profile_task_id",
+    "profile_tasks",
+    "resources_for",
+    "trainer_command",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_PODS:
+        from . import pods
+
+        return getattr(pods, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "GPU_RESOURCE",

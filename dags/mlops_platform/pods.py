@@ -27,57 +27,20 @@ dropped. The task therefore always writes the profile's `nvidia.com/gpu` limit i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from kubernetes.client import models as k8s
 
+from .common import PART_OF_LABEL, WORKSPACE_SUBPATH_TEMPLATE
 from .config import PlatformConfig, Profile, load_platform
 from .params import ENV_NAME_PATTERN, RESERVED_ENV_NAMES
 
 GPU_RESOURCE = "nvidia.com/gpu"
-PATH_FILTER = "mlops_path_segment"
-WORKSPACE_SUBPATH_TEMPLATE = "{{ dag.dag_id }}/{{ run_id | " + PATH_FILTER + " }}"
-DEFAULT_OWNER = "mlops"
-PART_OF_LABEL = {"app.kubernetes.io/part-of": "airflow-mlops", "app.kubernetes.io/managed-by": "airflow"}
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 _ENV_NAME = re.compile(ENV_NAME_PATTERN)
-
-
-def path_segment(value: Any) -> str:
-    """One safe path segment from any string (run ids contain ':' and '+').
-
-    Keeps [A-Za-z0-9_.-], replaces every other run of characters with '-', never returns '',
-    '.', '..' or a leading '.', and adds a short hash when characters were replaced so two run
-    ids never share a directory. At most 120 characters.
-    """
-    text = str(value)
-    safe = _UNSAFE.sub("-", text).lstrip(".-") or "x"
-    if safe != text:
-        safe = f"{safe[:110]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
-    return safe[:120]
-
-
-def dag_defaults(owner: str = DEFAULT_OWNER, retries: int = 2) -> dict[str, Any]:
-    """Keyword arguments every platform DAG passes to DAG(...)."""
-    return {
-        "default_args": {
-            "owner": owner,
-            "retries": retries,
-            "retry_delay": timedelta(seconds=30),
-            "retry_exponential_backoff": True,
-            "max_retry_delay": timedelta(minutes=10),
-        },
-        "user_defined_filters": {PATH_FILTER: path_segment},
-        "catchup": False,
-        "max_active_runs": 4,
-    }
 
 
 class MlopsPodOperator(KubernetesPodOperator):

@@ -1,0 +1,47 @@
+"""Light helpers every DAG uses (no provider import): DAG defaults and the workspace path."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import timedelta
+from typing import Any
+
+PATH_FILTER = "mlops_path_segment"
+# The run's own workspace directory, as the pod templates' subPathExpr expects it.
+WORKSPACE_SUBPATH_TEMPLATE = "{{ dag.dag_id }}/{{ run_id | " + PATH_FILTER + " }}"
+DEFAULT_OWNER = "mlops"
+PART_OF_LABEL = {"app.kubernetes.io/part-of": "airflow-mlops", "app.kubernetes.io/managed-by": "airflow"}
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def path_segment(value: Any) -> str:
+    """One safe path segment from any string (run ids contain ':' and '+').
+
+    Keeps [A-Za-z0-9_.-], replaces every other run of characters with '-', never returns '',
+    '.', '..' or a leading '.' or '-', and adds a short hash when characters were replaced so
+    two run ids never share a directory. At most 120 characters; deterministic.
+    """
+    text = str(value)
+    safe = _UNSAFE.sub("-", text).lstrip(".-") or "x"
+    if safe != text:
+        safe = f"{safe[:110]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return safe[:120]
+
+
+def dag_defaults(owner: str = DEFAULT_OWNER, retries: int = 2) -> dict[str, Any]:
+    """Keyword arguments every platform DAG passes to DAG(...): owner, retries with
+    exponential backoff, the workspace path filter, no catchup."""
+    return {
+        "default_args": {
+            "owner": owner,
+            "retries": retries,
+            "retry_delay": timedelta(seconds=30),
+            "retry_exponential_backoff": True,
+            "max_retry_delay": timedelta(minutes=10),
+        },
+        "user_defined_filters": {PATH_FILTER: path_segment},
+        "catchup": False,
+        "max_active_runs": 4,
+    }
