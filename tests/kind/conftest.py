@@ -1,0 +1,109 @@
+"""Fixtures of the kind end-to-end tests (make kind-test).
+
+They run in .venv-kind (requirements/kind.lock: pytest-helm-charts, whose `kube_cluster`
+fixture connects to the cluster of KUBECONFIG) against the cluster `make kind-up` made. Without
+a Docker engine (or outside .venv-kind, or before kind-up) every test here is collected and
+skipped with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.kind import support
+
+KIND_DIR = Path(__file__).resolve().parent
+
+
+@functools.lru_cache(maxsize=1)
+def skip_reason() -> str | None:
+    """Why the kind tests cannot run here (None: they can)."""
+    where = "the kind tests run with `make kind-test` on a machine with Docker"
+    if not shutil.which("docker"):
+        return f"no Docker engine (docker CLI not installed): {where}"
+    try:
+        answered = subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+    except subprocess.TimeoutExpired:
+        answered = False
+    if not answered:
+        return f"no Docker engine answers (`docker info` failed): {where}"
+    try:
+        import pytest_helm_charts  # noqa: F401
+    except ImportError:
+        return "pytest-helm-charts is not in this venv: run `make kind-test` (it uses .venv-kind)"
+    if not Path(support.kubeconfig()).is_file():
+        return f"no kubeconfig of the kind cluster at {support.kubeconfig()}: run `make kind-up` first"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = skip_reason()
+    for item in items:
+        if KIND_DIR in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.kind)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _kubeconfig_env() -> None:
+    """pytest-helm-charts reads KUBECONFIG; default to the one kind-up writes."""
+    os.environ.setdefault("KUBECONFIG", support.kubeconfig())
+
+
+@pytest.fixture(scope="module")
+def k8s(kube_cluster: Any) -> support.Kube:
+    """The kind cluster through pytest-helm-charts' kube_cluster (pykube client + kubectl)."""
+    return support.Kube(kube_cluster)
+
+
+@pytest.fixture(scope="module")
+def platform(k8s: support.Kube) -> dict[str, Any]:
+    """platform.json as the chart rendered it into the cluster."""
+    cm = k8s.kubectl(f"get configmap {support.FULLNAME}-platform", namespace=support.NAMESPACE)
+    return json.loads(cm["data"]["platform.json"])
+
+
+def _secret(k8s: support.Kube, name: str, key: str) -> str:
+    secret = k8s.kubectl(f"get secret {name}", namespace=support.NAMESPACE)
+    return base64.b64decode(secret["data"][key]).decode()
+
+
+@pytest.fixture(scope="module")
+def airflow(k8s: support.Kube) -> Iterator[support.Airflow]:
+    """The Airflow REST API (/api/v2) through a port-forward, with a JWT from /auth/token."""
+    password = _secret(k8s, "mlops-kind-admin", "password")
+    with support.port_forward(f"svc/{support.RELEASE}-api-server", 8080) as port:
+        yield support.Airflow(f"http://127.0.0.1:{port}", "admin", password)
+
+
+@pytest.fixture(scope="module")
+def mlflow_url(k8s: support.Kube, platform: dict[str, Any]) -> Iterator[str]:
+    """The MLflow tracking server (platform.json mlflow.trackingUri) through a port-forward."""
+    service, port = support.service_of(platform["mlflow"]["trackingUri"])
+    with support.port_forward(f"svc/{service}", port) as local:
+        yield f"http://127.0.0.1:{local}"
+
+
+@pytest.fixture(scope="module")
+def pusher_key(k8s: support.Kube, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """kind-up's push key for the in-cluster git server (Secret git-server-pusher)."""
+    path = tmp_path_factory.mktemp("pusher") / "id_ed25519"
+    path.write_text(_secret(k8s, "git-server-pusher", "id_ed25519"))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="module")
+def git_host_key(k8s: support.Kube) -> str:
+    return _secret(k8s, "git-server-host-keys", "ssh_host_ed25519_key.pub").strip()

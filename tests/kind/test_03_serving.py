@@ -1,0 +1,50 @@
+"""ml_serving: the champion model answers /invocations through the ingress controller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from tests.kind import support
+
+MODEL = "iris"
+SAMPLE = {
+    "dataframe_split": {
+        "columns": ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"],
+        "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]],
+    }
+}
+
+
+def test_ml_serving_answers_through_the_ingress(
+    k8s: support.Kube, airflow: support.Airflow, platform: dict[str, Any]
+) -> None:
+    serving = platform["serving"]
+    assert serving["enabled"], "values/kind.yaml must enable serving"
+    host = f"{MODEL}.{serving['domain']}"
+    airflow.unpause("ml_serving")
+    r = airflow.trigger("ml_serving", {"model_name": MODEL})
+    assert r.status_code == 200, f"trigger ml_serving: HTTP {r.status_code} {r.text[:500]}"
+    run_id = r.json()["dag_run_id"]
+    state = airflow.wait_run("ml_serving", run_id, timeout=900)
+    assert state == "success", (
+        airflow.failure_report("ml_serving", run_id)
+        + "\n"
+        + k8s.diagnostics(serving.get("namespace") or support.NAMESPACE)
+    )
+
+    def answered() -> Any:
+        try:
+            resp = requests.post(
+                f"{support.INGRESS_HTTP}/invocations", json=SAMPLE, headers={"Host": host}, timeout=15
+            )
+        except requests.RequestException as exc:
+            support.log(f"ingress: {exc}")
+            return None
+        return resp if resp.status_code == 200 else None
+
+    resp = support.wait_for(f"POST /invocations (Host: {host}) via 127.0.0.1:18080", answered, timeout=120)
+    predictions = resp.json()["predictions"]
+    support.log(f"predictions: {predictions}")
+    assert len(predictions) == 2
