@@ -64,16 +64,27 @@ def serving_objects(
     name = serving_name(model)
     namespace = serving_namespace(cfg)
     labels = serving_labels(cfg, model)
-    selector = {k: labels[k] for k in ("app.kubernetes.io/name", "mlops.airflow.apache.org/model")}
+    # managed-by=airflow keeps the selector disjoint from the chart-managed servers of
+    # serving.models (same name/model labels, managed-by Helm, other object names).
+    selector = {
+        k: labels[k]
+        for k in (
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "mlops.airflow.apache.org/model",
+            "app.kubernetes.io/managed-by",
+        )
+    }
     model_uri = f"models:/{model}/{version}"
     image = str(cfg.serving.get("image") or cfg.mlflow_image)
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "securityContext": {
             "runAsNonRoot": True,
-            "runAsUser": 1000,
-            "runAsGroup": 1000,
-            "fsGroup": 1000,
+            # the mlflow image's user (images/mlflow: uid/gid 10001), as the chart's serving pods
+            "runAsUser": 10001,
+            "runAsGroup": 10001,
+            "fsGroup": 10001,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [
