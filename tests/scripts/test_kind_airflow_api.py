@@ -1,0 +1,164 @@
+"""The Airflow REST calls of tests/kind, against a real Airflow 3.1.8 API server started here.
+
+tests/kind talks to the platform's API server with tests/kind/support.py: POST /auth/token,
+PATCH /api/v2/dags/<id> (unpause), POST /api/v2/dags/<id>/dagRuns (trigger; 400 for a conf
+that fails the DAG's params), GET runs and task instances. Here the same client runs against
+`airflow api-server` (sqlite, simple auth manager: same /auth/token contract as the FAB auth
+manager the official chart configures) serving this repository's DAGs, serialized with the
+platform.json and pod templates rendered from values/kind.yaml. So the confs the kind tests
+send are checked against the real DAG params, and the bad ones are proven to be rejected with
+HTTP 400 before any run exists. No scheduler runs: accepted runs stay queued.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.kind import support
+from tests.kind.test_04_run_job_bad_conf import BAD_CONFS
+from tests.kind.test_06_task_retry import CONF as RETRY_CONF
+from tests.support import paths
+from tests.support.helm import render_chart
+from tests.values.overlays import with_overlays
+
+pytestmark = pytest.mark.processes
+AIRFLOW = Path(sys.executable).parent / "airflow"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _platform_dir(root: Path) -> Path:
+    objects = render_chart(
+        values_files=with_overlays(paths.VALUES_DIR / "kind.yaml"),
+        release="mlops",
+        namespace="mlops",
+        validate=False,
+    )
+    (root / "pod-templates").mkdir(parents=True)
+    for obj in objects:
+        data = obj.get("data") or {}
+        if obj.get("kind") != "ConfigMap":
+            continue
+        if "platform.json" in data:
+            (root / "platform.json").write_text(data["platform.json"])
+        elif "pod-templates" in obj["metadata"]["name"]:
+            for key, text in data.items():
+                (root / "pod-templates" / key).write_text(text)
+    assert (root / "platform.json").exists()
+    return root
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Airflow]:
+    if not AIRFLOW.exists():
+        pytest.skip(f"no airflow CLI beside {sys.executable}")
+    tmp = tmp_path_factory.mktemp("airflow-api")
+    platform = _platform_dir(tmp / "platform")
+    home = tmp / "home"
+    home.mkdir()
+    (home / "passwords.json").write_text(json.dumps({"admin": "kind-test-password"}))
+    port = _free_port()
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(paths.DAGS_DIR),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "MLOPS_PLATFORM_DIR": str(platform),
+        "MLOPS_POD_TEMPLATES_DIR": str(platform / "pod-templates"),
+    }
+    for step in (["db", "migrate"], ["dags", "reserialize"]):
+        proc = subprocess.run([str(AIRFLOW), *step], env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, (
+            f"airflow {' '.join(step)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    log = open(tmp / "api-server.log", "w")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [str(AIRFLOW), "api-server", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, (tmp / "api-server.log").read_text()[-3000:]
+            try:
+                if requests.get(f"{base}/api/v2/monitor/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, (tmp / "api-server.log").read_text()[-3000:]
+            time.sleep(0.5)
+        yield support.Airflow(base, "admin", "kind-test-password")
+    finally:
+        # The API server forks workers: stop its whole session (it was started in its own).
+        try:
+            os.killpg(server.pid, 15)
+            server.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(server.pid, 9)
+        log.close()
+
+
+def test_wrong_password_gets_no_token(api: support.Airflow) -> None:
+    with pytest.raises(AssertionError, match="POST /auth/token: HTTP 401"):
+        support.Airflow(api.base, "admin", "wrong")
+
+
+def test_the_kind_tests_dags_are_listed(api: support.Airflow) -> None:
+    for dag_id in ("ml_training", "ml_serving", "run_job"):
+        dag = api.wait_dag(dag_id, timeout=30)
+        assert dag["dag_id"] == dag_id
+
+
+@pytest.mark.parametrize("conf", BAD_CONFS.values(), ids=BAD_CONFS.keys())
+def test_bad_run_job_confs_get_400_and_no_run(api: support.Airflow, conf: dict) -> None:
+    api.unpause("run_job")
+    before = api.get("/dags/run_job/dagRuns").json()["total_entries"]
+    r = api.trigger("run_job", conf)
+    assert r.status_code == 400, f"{conf}: HTTP {r.status_code} {r.text[:300]}"
+    assert "Invalid input for param" in r.text
+    assert api.get("/dags/run_job/dagRuns").json()["total_entries"] == before
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "conf"),
+    [
+        ("ml_training", {"profile": "gpu-1", "model_name": "iris"}),
+        ("ml_serving", {"model_name": "iris"}),
+        ("run_job", RETRY_CONF),
+    ],
+    ids=["ml_training-gpu-1", "ml_serving", "run_job-retry"],
+)
+def test_the_kind_tests_good_confs_are_accepted(api: support.Airflow, dag_id: str, conf: dict) -> None:
+    api.unpause(dag_id)
+    r = api.trigger(dag_id, conf)
+    assert r.status_code == 200, f"{dag_id} {conf}: HTTP {r.status_code} {r.text[:500]}"
+    run_id = r.json()["dag_run_id"]
+    assert api.run(dag_id, run_id)["conf"] == conf
+    task_ids = {ti["task_id"] for ti in api.task_instances(dag_id, run_id)}
+    # The task ids the kind tests look for exist in these DAGs.
+    expected = {"ml_training": {"train_gpu_1", "prepare"}, "ml_serving": {"deploy"}, "run_job": {"job_cpu"}}
+    assert expected[dag_id] <= task_ids, task_ids
+    assert api.failure_report(dag_id, run_id).startswith(f"{dag_id} {run_id}:")
