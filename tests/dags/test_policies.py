@@ -119,3 +119,27 @@ def test_dag_files_are_thin(dag_file) -> None:
         not {"kubernetes", "mlflow", "requests", "mlops_platform.serving", "mlops_platform.mlflow_rest"}
         & names
     )
+
+
+def test_pod_task_operator_settings(dagbags) -> None:
+    """Retries with backoff, pod kept on failure, start/schedule timeouts, logs, reattach."""
+    for _env_name, dag in _dags(dagbags):
+        for task in dag.tasks:
+            if not is_pod_task(task):
+                continue
+            where = f"{dag.dag_id}.{task.task_id}"
+            get = (
+                (lambda f, t=task: t.partial_kwargs.get(f))
+                if hasattr(task, "partial_kwargs")
+                else (lambda f, t=task: getattr(t, f))
+            )
+            assert str(get("on_finish_action")) in (
+                "delete_succeeded_pod",
+                "OnFinishAction.DELETE_SUCCEEDED_POD",
+            ), where
+            assert get("startup_timeout_seconds") >= 300, where
+            assert get("schedule_timeout_seconds") >= get("startup_timeout_seconds"), where
+            assert get("get_logs") is True, where
+            assert task.retry_exponential_backoff, where
+            if not hasattr(task, "partial_kwargs"):
+                assert task.reattach_on_restart is True, where
