@@ -141,7 +141,7 @@ def test_serving_objects_are_valid_and_restricted(prod, serving_cfg) -> None:
     objects = serving_objects(cfg, "iris", "3", replicas=2)
     validate_objects([{**o, "__source__": "serving"} for o in objects], versions=paths.KUBE_VERSIONS)
     kinds = [o["kind"] for o in objects]
-    assert kinds == ["Deployment", "Service"] + (["Ingress"] if serving_cfg else [])
+    assert kinds == ["Deployment", "Service"] + (["Ingress"] if serving_cfg["domain"] else [])
     dep = objects[0]
     spec = dep["spec"]["template"]["spec"]
     assert restricted_violations(spec, "serving") == []
