@@ -17,7 +17,7 @@ def test_disabled_by_default() -> None:
 def test_statefulset() -> None:
     objects = render_chart(values=ON, release="mlops", namespace="mlops")
     (sts,) = find(objects, "StatefulSet")
-    (svc,) = find(objects, "Service")
+    (svc,) = find(objects, "Service", "mlops-airflow-mlops-dev-database")
     assert svc["metadata"]["name"] == "mlops-airflow-mlops-dev-database"
     spec = sts["spec"]["template"]["spec"]
     (c,) = spec["containers"]

@@ -35,7 +35,7 @@ def test_nfs_read_write() -> None:
 
 
 def test_workspace_claim() -> None:
-    (pvc,) = find(render_chart(), "PersistentVolumeClaim")
+    (pvc,) = find(render_chart(), "PersistentVolumeClaim", "test-airflow-mlops-workspace")
     assert pvc["metadata"]["name"] == "test-airflow-mlops-workspace"
     assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
@@ -45,21 +45,33 @@ def test_workspace_claim() -> None:
 
 def test_workspace_storage_class_variants() -> None:
     (pvc,) = find(
-        render_chart(values={"storage": {"workspace": {"storageClassName": "-"}}}), "PersistentVolumeClaim"
+        render_chart(values={"storage": {"workspace": {"storageClassName": "-"}}}),
+        "PersistentVolumeClaim",
+        "test-airflow-mlops-workspace",
     )
     assert pvc["spec"]["storageClassName"] == ""
     (pvc,) = find(
-        render_chart(values={"storage": {"workspace": {"storageClassName": "fast"}}}), "PersistentVolumeClaim"
+        render_chart(values={"storage": {"workspace": {"storageClassName": "fast"}}}),
+        "PersistentVolumeClaim",
+        "test-airflow-mlops-workspace",
     )
     assert pvc["spec"]["storageClassName"] == "fast"
 
 
 def test_existing_or_disabled_workspace_renders_no_claim() -> None:
     assert (
-        find(render_chart(values={"storage": {"workspace": {"existingClaim": "x"}}}), "PersistentVolumeClaim")
+        find(
+            render_chart(values={"storage": {"workspace": {"existingClaim": "x"}}}),
+            "PersistentVolumeClaim",
+            "test-airflow-mlops-workspace",
+        )
         == []
     )
     assert (
-        find(render_chart(values={"storage": {"workspace": {"enabled": False}}}), "PersistentVolumeClaim")
+        find(
+            render_chart(values={"storage": {"workspace": {"enabled": False}}}),
+            "PersistentVolumeClaim",
+            "test-airflow-mlops-workspace",
+        )
         == []
     )
