@@ -144,10 +144,12 @@ wait_until() {
   log "ready: $what ($((SECONDS - start))s)"
 }
 
-# Pods of a namespace that are neither Ready nor Succeeded (one name per line).
+# Platform pods of a namespace that are not Ready (one name per line). Not counted: finished
+# pods (Succeeded/Failed: hook Jobs keep the pods of failed attempts) and KubernetesPodOperator
+# task pods (label kubernetes_pod_operator), which come and go with DAG runs.
 unready_pods() {
   # shellcheck disable=SC2016 # a go-template, not a shell expansion
-  kc get pods -n "$1" -o go-template='{{range .items}}{{$ready := false}}{{range .status.conditions}}{{if and (eq .type "Ready") (eq .status "True")}}{{$ready = true}}{{end}}{{end}}{{if not (or $ready (eq .status.phase "Succeeded"))}}{{.metadata.name}}{{"\n"}}{{end}}{{end}}'
+  kc get pods -n "$1" -o go-template='{{range .items}}{{$ready := false}}{{range .status.conditions}}{{if and (eq .type "Ready") (eq .status "True")}}{{$ready = true}}{{end}}{{end}}{{$finished := or (eq .status.phase "Succeeded") (eq .status.phase "Failed")}}{{$task := false}}{{with .metadata.labels}}{{if index . "kubernetes_pod_operator"}}{{$task = true}}{{end}}{{end}}{{if not (or $ready $finished $task)}}{{.metadata.name}}{{"\n"}}{{end}}{{end}}'
 }
 
 # All pods of a namespace Ready (or Completed), and at least one pod exists.

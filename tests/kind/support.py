@@ -136,6 +136,13 @@ def _kubectl_text(args: list[str]) -> str:
     return proc.stdout + proc.stderr
 
 
+def platform_pod(pod: dict[str, Any]) -> bool:
+    """A long-running pod of the platform: not a finished (hook) pod, not a task pod."""
+    finished = pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
+    task = "kubernetes_pod_operator" in (pod["metadata"].get("labels") or {})
+    return not finished and not task
+
+
 def pod_ready(pod: dict[str, Any]) -> bool:
     return any(
         c.get("type") == "Ready" and c.get("status") == "True"

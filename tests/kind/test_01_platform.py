@@ -10,11 +10,7 @@ from tests.kind import support
 def test_all_platform_pods_ready(k8s: support.Kube) -> None:
     pods = k8s.pods()
     assert pods, "no pod in namespace mlops"
-    not_ready = [
-        p["metadata"]["name"]
-        for p in pods
-        if not support.pod_ready(p) and p["status"].get("phase") != "Succeeded"
-    ]
+    not_ready = [p["metadata"]["name"] for p in pods if support.platform_pod(p) and not support.pod_ready(p)]
     assert not not_ready, f"pods not ready: {not_ready}\n{k8s.diagnostics()}"
     names = " ".join(p["metadata"]["name"] for p in pods)
     for component in ("scheduler", "api-server", "dag-processor", "triggerer", "git-server", "mlflow"):
