@@ -128,7 +128,8 @@ def test_runtime_profile_reserves_the_largest_gpu_count(cfg) -> None:
 
 
 @pytest.mark.parametrize(
-    "serving_cfg", [{}, {"domain": "models.example.com", "ingressClassName": "nginx", "tls": True}]
+    "serving_cfg",
+    [{"domain": ""}, {"domain": "models.example.com", "ingressClassName": "nginx", "tls": True}],
 )
 def test_serving_objects_are_valid_and_restricted(prod, serving_cfg) -> None:
     from mlops_platform import parse_platform
