@@ -1,0 +1,221 @@
+"""Model serving templates: per-model Deployment + Service, one host-routed Ingress, Role + RoleBinding."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.helm import HelmError, find, render_chart
+from tests.support.k8s import pod_specs, restricted_violations
+
+REL, NS = "mlops", "mlops"
+PREFIX = "mlops-airflow-mlops"
+SERVING = {
+    "serving": {
+        "enabled": True,
+        "domain": "models.example.com",
+        "ingressClassName": "nginx",
+        "models": [
+            {"name": "iris", "modelUri": "models:/iris@champion"},
+            {
+                "name": "wine",
+                "modelUri": "models:/wine/3",
+                "replicas": 2,
+                "workers": 2,
+                "profile": "gpu-1",
+                "resources": {"requests": {"cpu": "1", "memory": "2Gi"}},
+            },
+        ],
+    }
+}
+
+
+def render(values: dict | None = None, namespace: str = NS):
+    objects = render_chart(values=values, release=REL, namespace=namespace)
+    return [o for o in objects if o["__source__"].startswith("airflow-mlops/templates/serving/")]
+
+
+def with_serving(**over) -> dict:
+    return {"serving": {**SERVING["serving"], **over}}
+
+
+def deployment(objects, model: str) -> dict:
+    (dep,) = find(objects, "Deployment", f"{PREFIX}-serving-{model}")
+    return dep
+
+
+def test_disabled_by_default() -> None:
+    assert render() == []
+
+
+def test_per_model_deployment_runs_mlflow_models_serve() -> None:
+    objects = render(SERVING)
+    dep = deployment(objects, "iris")
+    spec = dep["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
+    assert c["command"] == [
+        "mlflow", "models", "serve",
+        "-m", "models:/iris@champion",
+        "--env-manager", "local",
+        "-h", "0.0.0.0", "-p", "8080",
+        "--workers", "1",
+    ]  # fmt: skip
+    assert c["readinessProbe"]["httpGet"] == {"path": "/ping", "port": "http"}
+    assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert env["MLFLOW_TRACKING_URI"] == f"http://{PREFIX}-mlflow.{NS}.svc.cluster.local:5000"
+    assert env["HOME"] == "/tmp"
+    assert c["image"].endswith("/mlflow:0.1.0") or c["image"] == "mlflow:0.1.0"
+    assert dep["spec"]["replicas"] == 1
+    for where, pod in pod_specs(dep):
+        assert restricted_violations(pod, where) == []
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
+    assert spec["automountServiceAccountToken"] is False
+    assert "nodeSelector" not in spec
+
+
+def test_model_options_and_gpu_profile_placement() -> None:
+    dep = deployment(render(SERVING), "wine")
+    spec = dep["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
+    assert dep["spec"]["replicas"] == 2
+    assert c["command"][c["command"].index("--workers") + 1] == "2"
+    assert c["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert spec["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+
+
+def test_service_selects_only_its_model() -> None:
+    objects = render(SERVING)
+    for model in ("iris", "wine"):
+        (svc,) = find(objects, "Service", f"{PREFIX}-serving-{model}")
+        dep = deployment(objects, model)
+        pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+        assert svc["spec"]["selector"].items() <= pod_labels.items()
+        assert svc["spec"]["selector"]["mlops.airflow.apache.org/model"] == model
+        assert svc["spec"]["ports"] == [
+            {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
+        ]
+        # the MLflow NetworkPolicy admits model servers by these labels
+        assert pod_labels["app.kubernetes.io/component"] == "model-serving"
+        assert pod_labels["app.kubernetes.io/instance"] == REL
+    other = deployment(objects, "wine")["spec"]["template"]["metadata"]["labels"]
+    (iris_svc,) = find(objects, "Service", f"{PREFIX}-serving-iris")
+    assert not iris_svc["spec"]["selector"].items() <= other.items()
+
+
+def test_mlflow_network_policy_admits_the_model_servers() -> None:
+    objects = render_chart(values=SERVING, release=REL, namespace=NS)
+    (np,) = find(objects, "NetworkPolicy", f"{PREFIX}-mlflow")
+    peers = np["spec"]["ingress"][0]["from"]
+    labels = deployment(objects, "iris")["spec"]["template"]["metadata"]["labels"]
+    matching = [
+        p
+        for p in peers
+        if p["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": NS}}
+        and p["podSelector"]["matchLabels"].items() <= labels.items()
+    ]
+    assert matching, f"no peer admits the model server labels {labels}"
+
+
+def test_one_ingress_routes_each_model_host() -> None:
+    (ing,) = find(render(SERVING), "Ingress")
+    assert ing["metadata"]["name"] == f"{PREFIX}-serving"
+    assert ing["spec"]["ingressClassName"] == "nginx"
+    routes = {r["host"]: r["http"]["paths"][0] for r in ing["spec"]["rules"]}
+    assert set(routes) == {"iris.models.example.com", "wine.models.example.com"}
+    for model in ("iris", "wine"):
+        path = routes[f"{model}.models.example.com"]
+        assert path["path"] == "/" and path["pathType"] == "Prefix"
+        assert path["backend"]["service"] == {"name": f"{PREFIX}-serving-{model}", "port": {"name": "http"}}
+    assert "tls" not in ing["spec"]
+
+
+def test_ingress_tls_covers_every_host() -> None:
+    (ing,) = find(render(with_serving(tls={"enabled": True, "secretName": "models-tls"})), "Ingress")
+    assert ing["spec"]["tls"] == [
+        {"hosts": ["iris.models.example.com", "wine.models.example.com"], "secretName": "models-tls"}
+    ]
+
+
+def test_no_models_no_ingress_but_rbac_for_the_dag() -> None:
+    objects = render(with_serving(models=[]))
+    assert sorted(o["kind"] for o in objects) == ["Role", "RoleBinding"]
+
+
+def test_role_is_namespaced_and_limited() -> None:
+    objects = render(with_serving(namespace="ml-serving"))
+    (role,) = find(objects, "Role")
+    assert role["metadata"]["namespace"] == "ml-serving"
+    resources = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    assert resources == {
+        ("apps", "deployments"),
+        ("apps", "replicasets"),
+        ("", "services"),
+        ("", "pods"),
+        ("networking.k8s.io", "ingresses"),
+    }
+    for rule in role["rules"]:
+        assert "*" not in rule["verbs"] and "escalate" not in rule["verbs"]
+        if rule["resources"] in (["replicasets"], ["pods"]):
+            assert set(rule["verbs"]) == {"get", "list", "watch"}
+    assert find(render_chart(values=SERVING, release=REL, namespace=NS), "ClusterRole") == []
+    for obj in objects:
+        assert obj["metadata"]["namespace"] == "ml-serving"
+
+
+def test_role_binding_binds_the_airflow_service_accounts() -> None:
+    (rb,) = find(render(with_serving(namespace="ml-serving")), "RoleBinding")
+    assert rb["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": f"{PREFIX}-serving",
+    }
+    subjects = {(s["name"], s["namespace"]) for s in rb["subjects"]}
+    assert subjects == {(f"{REL}-airflow-{c}", NS) for c in ("scheduler", "worker", "triggerer")}
+    (rb,) = find(
+        render(with_serving(rbac={"create": True, "serviceAccountNames": ["runner"]})), "RoleBinding"
+    )
+    assert [s["name"] for s in rb["subjects"]] == ["runner"]
+    assert find(render(with_serving(rbac={"create": False})), "Role") == []
+
+
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        (with_serving(domain=""), "serving.domain is required"),
+        (with_serving(models=[{"name": "iris"}]), "modelUri"),
+        (with_serving(models=[{"name": "iris", "modelUri": ""}]), "modelUri"),
+        (
+            with_serving(
+                models=[
+                    {"name": "iris", "modelUri": "models:/a@b"},
+                    {"name": "iris", "modelUri": "models:/c@d"},
+                ]
+            ),
+            'the model name "iris" is listed twice',
+        ),
+        (
+            with_serving(models=[{"name": "iris", "modelUri": "models:/iris@champion", "profile": "gpu-3"}]),
+            'profile "gpu-3" is not defined',
+        ),
+        (with_serving(models=[{"name": "Iris_1", "modelUri": "models:/x@y"}]), "/serving/models/0/name"),
+        (with_serving(models=[{"name": "iris", "modelUri": "iris"}]), "/serving/models/0/modelUri"),
+        (with_serving(unknown=True), "unknown"),
+    ],
+    ids=[
+        "no-domain",
+        "no-uri",
+        "empty-uri",
+        "duplicate",
+        "bad-profile",
+        "bad-name",
+        "bad-uri",
+        "unknown-key",
+    ],
+)
+def test_bad_values_fail_with_a_message(values: dict, message: str) -> None:
+    with pytest.raises(HelmError) as excinfo:
+        render_chart(values=values, release=REL, namespace=NS)
+    assert message in str(excinfo.value)
