@@ -76,10 +76,13 @@ def _run_pod(k8s: support.Kube, claim: str, script: str) -> str:
         k8s.kubectl(f"delete pod {name}", namespace=support.NAMESPACE, output_format="")
 
 
-def test_uninstall_keeps_claims_and_data(k8s: support.Kube) -> None:
+def test_uninstall_keeps_claims_and_data(k8s: support.Kube, platform: dict[str, Any]) -> None:
     claims = _kept_claims(k8s)
     names = sorted(c["metadata"]["name"] for c in claims)
     assert any("workspace" in n for n in names), f"no kept workspace claim among {names}"
+    if platform.get("datasets", {}).get("enabled"):
+        # values/kind.yaml leaves NFS off (kind nodes have no NFS client); checked when enabled.
+        assert any("nfs" in n or "dataset" in n for n in names), f"no kept NFS claim among {names}"
     token = uuid.uuid4().hex
     for name in names:
         _run_pod(k8s, name, f"open('/mnt/claim/kind-test-marker', 'w').write('{token}')")
