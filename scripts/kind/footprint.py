@@ -83,6 +83,14 @@ def pod_requests(spec: dict[str, Any]) -> dict[str, Decimal]:
     return total
 
 
+def containers_without_requests(spec: dict[str, Any]) -> list[str]:
+    return [
+        c.get("name", "?")
+        for c in (spec.get("containers") or [])
+        if not ((c.get("resources") or {}).get("requests") or {})
+    ]
+
+
 def load(paths: list[str]) -> list[dict[str, Any]]:
     objects = []
     for p in paths:
@@ -124,6 +132,7 @@ def main(argv: list[str]) -> int:
     steady = {"cpu": Decimal(0), "memory": Decimal(0)}
     lines = []
     jobs = []
+    unset: list[str] = []
     for obj in objects:
         if obj.get("kind") not in POD_KINDS:
             continue
@@ -132,6 +141,7 @@ def main(argv: list[str]) -> int:
             continue
         req = pod_requests(spec)
         name = f"{obj['kind']}/{obj['metadata'].get('name')}"
+        unset.extend(f"{name}[{c}]" for c in containers_without_requests(spec))
         if obj["kind"] in {"Job", "CronJob"}:
             jobs.append((name, req))
             continue
@@ -153,6 +163,11 @@ def main(argv: list[str]) -> int:
     for name, req in sorted(jobs):
         print(f"  {fmt(req)}  {name} (runs once, not counted)")
     print(f"  {fmt(grand)}  TOTAL requests")
+    if unset:
+        print(
+            f"  note: {len(unset)} container(s) set no requests, so their usage is not in this sum: "
+            + ", ".join(unset)
+        )
     print(f"  {fmt(budget)}  budget (Docker Desktop 4 CPUs / 8 GB)")
     over = [k for k in grand if grand[k] > budget[k]]
     if over:

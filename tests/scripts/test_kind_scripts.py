@@ -593,3 +593,33 @@ def test_unready_pods_template(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["not-ready", "pending", "labelled"]
+
+
+def test_footprint_names_containers_without_requests(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "scheduler"},
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {"name": "scheduler"},
+                                {"name": "git-sync", "resources": {"requests": {"cpu": "10m"}}},
+                            ]
+                        }
+                    }
+                },
+            }
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, str(KIND_DIR / "footprint.py"), str(manifest)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "note: 1 container(s) set no requests" in proc.stdout
+    assert "Deployment/scheduler[scheduler]" in proc.stdout
+    assert "git-sync" not in proc.stdout.split("note:")[1]
