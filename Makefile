@@ -111,7 +111,7 @@ test: tools venv venv-mlflow deps lint ## Run the whole test suite (every tier t
 	@$(MAKE) test-images
 
 .PHONY: test-images
-test-images: venv-mlflow ## Real MLflow server + trainer CLI + model server tests (in .venv-mlflow)
+test-images: tools venv-mlflow ## Real MLflow server + trainer CLI + model server tests (in .venv-mlflow)
 	@MLOPS_REQUIRE_MLFLOW=1 $(VENV_ML)/bin/pytest $(ML_TESTS) $(PYTEST_ARGS)
 
 .PHONY: bench-serving

@@ -1,0 +1,132 @@
+"""The chart's MLflow server command and environment, run for real: MLflow 3.17.2 accepts the
+rendered options, serves the UI and API behind the ingress host and the in-cluster Service
+names, and rejects foreign Host headers and cross-site writes.
+
+Only what cannot exist here is replaced: the bind address (0.0.0.0 -> 127.0.0.1), the port
+and the volume paths (/mlflow -> a temporary directory)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from tests.images import procs
+from tests.support import paths
+
+pytestmark = pytest.mark.processes
+
+REL, NS = "mlops", "mlops"
+SVC = "mlops-airflow-mlops-mlflow"
+HOST = "mlflow.example.com"
+
+
+def rendered_deployment(values: dict) -> dict:
+    """helm template of templates/mlflow/mlflow-deployment.yaml (our layer alone, as tests/support/helm.py
+    does when the official chart is absent; that module needs the Airflow venv's packages)."""
+    tmp = Path(tempfile.mkdtemp(prefix="chart-"))
+    try:
+        chart = tmp / "airflow-mlops"
+        shutil.copytree(paths.CHART_DIR, chart, ignore=shutil.ignore_patterns("charts", "*.tgz"))
+        meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+        meta.pop("dependencies", None)
+        (chart / "Chart.yaml").write_text(yaml.safe_dump(meta))
+        (chart / "Chart.lock").unlink(missing_ok=True)
+        (tmp / "values.yaml").write_text(yaml.safe_dump(values))
+        proc = subprocess.run(
+            [paths.helm_binary(), "template", REL, str(chart), "-n", NS, "--kube-version", paths.DEFAULT_KUBE_VERSION, "-f", str(tmp / "values.yaml"),
+             "--show-only", "templates/mlflow/mlflow-deployment.yaml"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        out = proc.stdout
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return yaml.safe_load(out)
+
+
+@pytest.fixture(scope="module")
+def chart_server(tmp_path_factory):
+    values = {"mlflow": {"ingress": {"enabled": True, "host": HOST, "tls": {"enabled": True}}, "workers": 1}}
+    (container,) = rendered_deployment(values)["spec"]["template"]["spec"]["containers"]
+    root = tmp_path_factory.mktemp("chart-server")
+    port = procs.free_port()
+    cmd = [a.replace("/mlflow/", f"{root}/", 1) for a in container["command"]]
+    cmd[cmd.index("--host") + 1] = "127.0.0.1"
+    cmd[cmd.index("--port") + 1] = str(port)
+    cmd[0] = str(procs.BIN / "mlflow")
+    env = procs.base_env(root)
+    for item in container["env"]:
+        if "value" in item and item["name"] != "HOME":
+            env[item["name"]] = item["value"].replace("/mlflow/", f"{root}/", 1)
+    assert env["MLFLOW_BACKEND_STORE_URI"] == f"sqlite:///{root}/mlflow.db"
+    with procs.running(cmd, root / "server.log", env, f"http://127.0.0.1:{port}/health", cwd=root):
+        yield f"http://127.0.0.1:{port}", root
+
+
+def get(base: str, path: str, host: str, **kw) -> requests.Response:
+    return requests.get(base + path, headers={"Host": host, **kw.pop("headers", {})}, timeout=10, **kw)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        HOST,
+        f"{HOST}:443",
+        f"{SVC}.{NS}.svc.cluster.local:5000",
+        f"{SVC}:5000",
+        "localhost:5000",
+        "10.244.0.12:5000",
+    ],
+)
+def test_allowed_hosts_reach_api_and_ui(chart_server, host: str) -> None:
+    base, _ = chart_server
+    api = get(base, "/api/2.0/mlflow/experiments/search?max_results=1", host)
+    assert api.status_code == 200, (host, api.status_code, api.text[:200])
+    ui = get(base, "/", host)
+    assert ui.status_code == 200 and "<html" in ui.text.lower(), (host, ui.status_code)
+
+
+@pytest.mark.parametrize("host", ["evil.example.net", f"{HOST}.evil.net", "8.8.8.8:5000"])
+def test_foreign_host_header_is_rejected(chart_server, host: str) -> None:
+    base, _ = chart_server
+    resp = get(base, "/api/2.0/mlflow/experiments/search?max_results=1", host)
+    assert resp.status_code == 403
+    assert "Invalid Host header" in resp.text
+
+
+def test_ui_origin_may_write_foreign_origin_may_not(chart_server) -> None:
+    base, _ = chart_server
+    url = base + "/api/2.0/mlflow/experiments/create"
+    ok = requests.post(
+        url, json={"name": "from-ui"}, headers={"Host": HOST, "Origin": f"https://{HOST}"}, timeout=10
+    )
+    assert ok.status_code == 200, ok.text
+    bad = requests.post(
+        url,
+        json={"name": "from-evil"},
+        headers={"Host": HOST, "Origin": "https://evil.example.net"},
+        timeout=10,
+    )
+    assert bad.status_code == 403
+
+
+def test_artifacts_are_proxied_to_the_volume(chart_server) -> None:
+    """--serve-artifacts with the rendered destination: a client logs an artifact over HTTP only."""
+    import mlflow
+
+    base, root = chart_server
+    client = mlflow.MlflowClient(tracking_uri=base)
+    exp = client.create_experiment("artifacts-check")
+    run = client.create_run(exp)
+    src = root / "note.txt"
+    src.write_text("hello")
+    client.log_artifact(run.info.run_id, str(src))
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:/")
+    stored = list((root / "artifacts").rglob("note.txt"))
+    assert stored and stored[0].read_text() == "hello"
