@@ -124,6 +124,25 @@ check_tools() {
 
 # --- waiting with progress, diagnostics on timeout -------------------------------------------
 
+# run_logged <what> <log file> <command...>: run a long command with its output in a file,
+# printing "<what> (Ns)" every 20 s so a slow download or build is visibly alive.
+run_logged() {
+  local what=$1 file=$2 pid rc=0 start=$SECONDS last=$SECONDS
+  shift 2
+  log "$what ..."
+  "$@" >"$file" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS - last >= 20)); then
+      log "$what ($((SECONDS - start))s): $(tail -n 1 "$file" | cut -c1-100)"
+      last=$SECONDS
+    fi
+    sleep 1
+  done
+  wait "$pid" || rc=$?
+  return "$rc"
+}
+
 # wait_until <timeout-seconds> <what> <command...>: run the command every 5 s until it
 # succeeds; print progress every 15 s; on timeout dump diagnostics and fail.
 wait_until() {
