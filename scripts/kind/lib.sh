@@ -200,6 +200,29 @@ dump_diagnostics() {
   printf '====================================================================\n' >&2
 }
 
+# --- Secrets (namespace $KIND_NAMESPACE) ----------------------------------------------------------
+
+secret_exists() { kc get secret -n "$KIND_NAMESPACE" "$1" >/dev/null 2>&1; }
+secret_value() { kc get secret -n "$KIND_NAMESPACE" "$1" -o go-template="{{index .data \"$2\" | base64decode}}"; }
+random_password() { openssl rand -hex 24; }
+
+# create_secret_once <name> <key>=<file>...: create a generic Secret from files unless it exists.
+create_secret_once() {
+  local name=$1
+  shift
+  if secret_exists "$name"; then
+    log "secret $name exists: kept"
+    return 0
+  fi
+  local args=() kv
+  for kv in "$@"; do
+    args+=("--from-file=$kv")
+  done
+  kc create secret generic "$name" -n "$KIND_NAMESPACE" "${args[@]}" >/dev/null
+  kc label secret "$name" -n "$KIND_NAMESPACE" app.kubernetes.io/part-of=airflow-mlops-kind >/dev/null
+  log "secret $name created"
+}
+
 # --- port-forward ------------------------------------------------------------------------------
 
 # port_forward <resource> <remote-port>: start `kubectl port-forward` on a free local port;

@@ -162,6 +162,7 @@ def test_preflight_too_little_memory(tmp_path: Path) -> None:
     assert "Settings > Resources > Memory" in proc.stderr
 
 
+@pytest.mark.skipif(not shutil.which("kubectl"), reason="the preflight also requires kubectl")
 def test_preflight_enough_memory_passes_and_warns_on_few_cpus(tmp_path: Path) -> None:
     proc = _preflight(tmp_path, 'echo "8589934592 2 28.2.2"')
     assert proc.returncode == 0, proc.stderr
@@ -370,30 +371,49 @@ def test_footprint_counts_replicas() -> None:
 # --- Secrets: created once, then kept ----------------------------------------------------------
 
 FAKE_KUBECTL = r"""
-# Stand-in for kubectl (test double: no cluster here): Secrets are files under $FAKE_K8S.
+# Stand-in for `kc` (kubectl on the kind cluster; test double: no cluster here). Secrets are
+# directories of key files under $FAKE_K8S; every Secret is still built and every -o template
+# still evaluated by the real kubectl, offline (`create secret generic ... --dry-run=client`).
 kc() {
-  case "$1 $2" in
+  local verb="$1 $2"
+  shift 2
+  case "$verb" in
     "get secret")
-      local name=$5
-      [[ -f "$FAKE_K8S/$name" ]] || return 1
-      if [[ "${6:-}" == -o ]]; then
-        local key
-        key=$(sed -nE 's/.*index .data "([^"]+)".*/\1/p' <<<"$7")
-        sed -n "s/^$key=//p" "$FAKE_K8S/$name"
-      fi
+      local name="" out=() a
+      while (($#)); do
+        case "$1" in
+          -n) shift 2 ;;
+          -o) out=(-o "$2"); shift 2 ;;
+          *) name=$1; shift ;;
+        esac
+      done
+      [[ -d "$FAKE_K8S/$name" ]] || return 1
+      local files=()
+      for a in "$FAKE_K8S/$name"/*; do files+=("--from-file=$(basename "$a")=$a"); done
+      ((${#out[@]})) || out=(-o name)
+      KUBECONFIG=/dev/null "${REAL_KUBECTL:-kubectl}" create secret generic "$name" "${files[@]}" --dry-run=client "${out[@]}"
       ;;
     "create secret")
-      local name=$4 spec=${7#--from-file=}
-      printf '%s=%s\n' "${spec%%=*}" "$(cat "${spec#*=}")" >"$FAKE_K8S/$name"
+      local name=$2 dir spec
+      dir="$FAKE_K8S/$name"
+      mkdir -p "$dir"
+      shift 2
+      for spec in "$@"; do
+        case "$spec" in --from-file=*) spec=${spec#--from-file=}; cat "${spec#*=}" >"$dir/${spec%%=*}" ;; esac
+      done
       echo "create $name" >>"$FAKE_K8S/log"
       ;;
     "label secret") ;;
-    *) echo "fake kc: unexpected $*" >&2; return 1 ;;
+    *) echo "fake kc: unexpected $verb $*" >&2; return 1 ;;
   esac
 }
 """
 
 
+@pytest.mark.skipif(
+    not (shutil.which("kubectl") and shutil.which("openssl")),
+    reason="needs kubectl (offline use) and openssl",
+)
 def test_secrets_are_created_once_and_kept(tmp_path: Path) -> None:
     fake = tmp_path / "k8s"
     fake.mkdir()
@@ -401,9 +421,6 @@ def test_secrets_are_created_once_and_kept(tmp_path: Path) -> None:
 set -euo pipefail
 source {KIND_DIR}/lib.sh
 {FAKE_KUBECTL}
-secret_exists() {{ kc get secret -n "$KIND_NAMESPACE" "$1" >/dev/null 2>&1; }}
-secret_value() {{ kc get secret -n "$KIND_NAMESPACE" "$1" -o go-template="{{{{index .data \\"$2\\" | base64decode}}}}"; }}
-random_password() {{ openssl rand -hex 24; }}
 source {KIND_DIR}/secrets.sh
 ensure_platform_secrets
 ensure_platform_secrets
@@ -420,14 +437,14 @@ write_generated_values {tmp_path}/generated.yaml
         "create mlops-kind-admin",
     ]
     assert proc.stdout.count("exists: kept") == 3
-    password = (fake / "mlops-dev-database").read_text().strip().split("=", 1)[1]
+    password = (fake / "mlops-dev-database" / "password").read_text()
     assert re.fullmatch(r"[0-9a-f]{48}", password)
-    uri = (fake / "mlops-airflow-metadata").read_text().strip().split("=", 1)[1]
+    uri = (fake / "mlops-airflow-metadata" / "connection").read_text()
     assert (
         uri
         == f"postgresql://airflow:{password}@mlops-airflow-mlops-dev-database.mlops.svc.cluster.local:5432/airflow"
     )
-    admin = (fake / "mlops-kind-admin").read_text().strip().split("=", 1)[1]
+    admin = (fake / "mlops-kind-admin" / "password").read_text()
     generated = yaml.safe_load((tmp_path / "generated.yaml").read_text())
     assert generated == {"airflow": {"createUserJob": {"defaultUser": {"password": admin}}}}
     assert oct((tmp_path / "generated.yaml").stat().st_mode & 0o777) == "0o600"
@@ -474,26 +491,35 @@ def _run_deploy_key(tmp: Path, fake: Path, existing_key: Path | None) -> subproc
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host)], check=True)
     work = tmp / f"work-{'reuse' if existing_key else 'first'}"
     work.mkdir()
-    exists = "return 0" if existing_key else "return 1"
+    if existing_key:  # the Secret of the first run, as the cluster would hold it
+        (fake / "mlops-git-ssh").mkdir(exist_ok=True)
+        (fake / "mlops-git-ssh" / "gitSshKey").write_bytes(existing_key.read_bytes())
     script = f"""
 set -euo pipefail
 source {KIND_DIR}/lib.sh
-secret_exists() {{ {exists}; }}
-secret_value() {{ cat {existing_key or "/dev/null"}; }}
+{FAKE_KUBECTL}
 source {KIND_DIR}/deploy-key.sh
 ensure_deploy_key {work} {host}.pub {tmp}/known_hosts
 printf 'DEPLOY_PUB=%s\\n' "$DEPLOY_PUB"
 """
     return subprocess.run(
         ["bash", "-c", script],
-        env={**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "FAKE_K8S": str(fake)},
+        env={
+            **os.environ,
+            "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+            "FAKE_K8S": str(fake),
+            "REAL_KUBECTL": shutil.which("kubectl") or "kubectl",
+        },
         capture_output=True,
         text=True,
         timeout=60,
     )
 
 
-@pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="needs ssh-keygen")
+@pytest.mark.skipif(
+    not (shutil.which("ssh-keygen") and shutil.which("kubectl")),
+    reason="needs ssh-keygen and kubectl (offline use)",
+)
 def test_deploy_key_through_the_bootstrap_first_run_and_reuse(tmp_path: Path) -> None:
     fake = tmp_path / "k8s"
     fake.mkdir()
