@@ -7,6 +7,13 @@
 DEV_DB_SECRET=mlops-dev-database
 AIRFLOW_METADATA_SECRET=mlops-airflow-metadata
 ADMIN_SECRET=mlops-kind-admin
+# The official chart would otherwise render random JWT/API keys on every `helm upgrade` (and
+# restart every Airflow pod on each kind-up): kind-up keeps them in Secrets of its own, passed
+# as airflow.{fernetKeySecretName,apiSecretKeySecretName,jwtSecretName} (data keys as the
+# official chart 1.20.0 expects them).
+FERNET_SECRET=mlops-airflow-fernet-key
+API_SECRET=mlops-airflow-api-secret-key
+JWT_SECRET=mlops-airflow-jwt-secret
 DEV_DB_HOST=$KIND_RELEASE-airflow-mlops-dev-database.$KIND_NAMESPACE.svc.cluster.local
 DEV_DB_USER=airflow
 
@@ -25,6 +32,8 @@ create_literal_secret_once() {
 }
 
 print_password() { printf '%s' "$(random_password)"; }
+# A Fernet key: URL-safe base64 of 32 random bytes.
+print_fernet_key() { openssl rand -base64 32 | tr '+/' '-_' | tr -d '\n'; }
 print_metadata_uri() {
   printf 'postgresql://%s:%s@%s:5432/airflow' "$DEV_DB_USER" "$(secret_value "$DEV_DB_SECRET" password)" "$DEV_DB_HOST"
 }
@@ -33,14 +42,24 @@ ensure_platform_secrets() {
   create_literal_secret_once "$DEV_DB_SECRET" password print_password
   create_literal_secret_once "$AIRFLOW_METADATA_SECRET" connection print_metadata_uri
   create_literal_secret_once "$ADMIN_SECRET" password print_password
+  create_literal_secret_once "$FERNET_SECRET" fernet-key print_fernet_key
+  create_literal_secret_once "$API_SECRET" api-secret-key print_password
+  create_literal_secret_once "$JWT_SECRET" jwt-secret print_password
 }
 
 # write_generated_values <file>: a values file (mode 0600, in kind-up's temporary directory)
-# carrying the generated admin password read back from the cluster.
+# with the names of those Secrets and the generated admin password read back from the cluster.
 write_generated_values() {
   (
     umask 077
-    printf 'airflow:\n  createUserJob:\n    defaultUser:\n      password: "%s"\n' \
-      "$(secret_value "$ADMIN_SECRET" password)" >"$1"
+    cat >"$1" <<VALUES
+airflow:
+  fernetKeySecretName: $FERNET_SECRET
+  apiSecretKeySecretName: $API_SECRET
+  jwtSecretName: $JWT_SECRET
+  createUserJob:
+    defaultUser:
+      password: "$(secret_value "$ADMIN_SECRET" password)"
+VALUES
   )
 }

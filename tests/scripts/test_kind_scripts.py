@@ -435,8 +435,11 @@ write_generated_values {tmp_path}/generated.yaml
         "create mlops-dev-database",
         "create mlops-airflow-metadata",
         "create mlops-kind-admin",
+        "create mlops-airflow-fernet-key",
+        "create mlops-airflow-api-secret-key",
+        "create mlops-airflow-jwt-secret",
     ]
-    assert proc.stdout.count("exists: kept") == 3
+    assert proc.stdout.count("exists: kept") == 6
     password = (fake / "mlops-dev-database" / "password").read_text()
     assert re.fullmatch(r"[0-9a-f]{48}", password)
     uri = (fake / "mlops-airflow-metadata" / "connection").read_text()
@@ -446,7 +449,37 @@ write_generated_values {tmp_path}/generated.yaml
     )
     admin = (fake / "mlops-kind-admin" / "password").read_text()
     generated = yaml.safe_load((tmp_path / "generated.yaml").read_text())
-    assert generated == {"airflow": {"createUserJob": {"defaultUser": {"password": admin}}}}
+    assert generated == {
+        "airflow": {
+            "fernetKeySecretName": "mlops-airflow-fernet-key",
+            "apiSecretKeySecretName": "mlops-airflow-api-secret-key",
+            "jwtSecretName": "mlops-airflow-jwt-secret",
+            "createUserJob": {"defaultUser": {"password": admin}},
+        }
+    }
+    # A valid Fernet key (what Airflow's cryptography.fernet.Fernet accepts).
+    import base64
+
+    fernet = (fake / "mlops-airflow-fernet-key" / "fernet-key").read_text()
+    assert len(base64.urlsafe_b64decode(fernet)) == 32
+    try:
+        from cryptography.fernet import Fernet
+
+        Fernet(fernet.encode())
+    except ImportError:
+        pass
+    for name, key in (
+        ("mlops-airflow-api-secret-key", "api-secret-key"),
+        ("mlops-airflow-jwt-secret", "jwt-secret"),
+    ):
+        assert re.fullmatch(r"[0-9a-f]{48}", (fake / name / key).read_text())
+    # The generated values are valid for the official chart 1.20.0 (its values.schema.json).
+    from tests.values.test_airflow_values import _SCHEMA, airflow_errors
+
+    if _SCHEMA is not None:
+        kind_values = yaml.safe_load(KIND_VALUES.read_text())
+        merged = {**kind_values["airflow"], **generated["airflow"]}
+        assert airflow_errors({"airflow": merged}) == []
     assert oct((tmp_path / "generated.yaml").stat().st_mode & 0o777) == "0o600"
     assert admin != password
 
