@@ -121,6 +121,8 @@ def bench(
     port = procs.free_port()
     home = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     env = procs.base_env(home)
+    if args.no_access_log:
+        env["UVICORN_ACCESS_LOG"] = "false"  # uvicorn reads its options from UVICORN_* env vars
     cmd = [
         str(procs.BIN / "mlflow"), "models", "serve",
         "-m", str(model_dir),
@@ -149,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1, help="rows per request")
     parser.add_argument(
         "--clients", type=int, default=16, help="client threads (each a keep-alive connection)"
+    )
+    parser.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="turn off uvicorn's per-request access log (the chart keeps it)",
     )
     parser.add_argument("--enforce", action="store_true", help=f"exit 1 when p99 > {TARGET_P99_MS} ms")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
