@@ -1,0 +1,187 @@
+"""The DAGs' own commands and Python tasks against a real MLflow server (processes tier).
+
+Everything but Kubernetes is real: the task commands are the ones the operator would put in
+the pods (built with tests/support/airflow_pods.py from the chart's templates), executed with
+the trainer of .venv-mlflow (`mlops-trainer`, the program of the trainer image) and the pod's
+env; the workspace sub-path the template would mount (`subPathExpr`) becomes a local
+directory. The DAGs' Python tasks (gpu_sweep.compare, ml_inference.load_model,
+ml_serving.resolve_version) talk to the same `mlflow server` over REST, as in the cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.dags.conftest import PlatformEnv, load_dagbag
+from tests.dags.dag_tasks import SAMPLE_XCOMS
+from tests.support import paths
+from tests.support.airflow_pods import build_pod
+
+pytestmark = pytest.mark.processes
+
+ML_BIN = paths.REPO / ".venv-mlflow" / "bin"
+RUN_ID = "manual__2026-02-03T04:05:06+00:00"
+
+if not (ML_BIN / "mlflow").exists() or not (ML_BIN / "mlops-trainer").exists():
+    pytest.skip(
+        ".venv-mlflow (MLflow + mlops-trainer) is not built: `make venv-mlflow` (make test builds it)",
+        allow_module_level=True,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mlflow_uri(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mlflow")
+    port = _free_port()
+    cmd = [
+        str(ML_BIN / "mlflow"), "server",
+        "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
+        "--artifacts-destination", str(root / "artifacts"), "--serve-artifacts",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    env = {"PATH": f"{ML_BIN}:/usr/bin:/bin", "HOME": str(root), "LANG": "C.UTF-8"}
+    log = open(root / "server.log", "wb")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, (root / "server.log").read_text()[-2000:]
+            with contextlib.suppress(OSError):
+                if urllib.request.urlopen(uri + "/health", timeout=2).status == 200:
+                    break
+            assert time.monotonic() < deadline, "mlflow server not ready after 90 s"
+            time.sleep(0.3)
+        yield uri
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def local_env(platform_envs, mlflow_uri, tmp_path_factory) -> PlatformEnv:
+    """The production platform.json, with the tracking URI of the local MLflow server."""
+    base = platform_envs["production.example"]
+    directory = tmp_path_factory.mktemp("platform-local")
+    doc = copy.deepcopy(base.platform)
+    doc["mlflow"]["trackingUri"] = mlflow_uri
+    (directory / "platform.json").write_text(json.dumps(doc))
+    return PlatformEnv("local", directory, base.templates_dir, doc, base.pod_templates, base.objects)
+
+
+@pytest.fixture(scope="module")
+def bag(local_env):
+    bag = load_dagbag(paths.DAGS_DIR, local_env)
+    assert bag.import_errors == {}
+    return bag
+
+
+def run_pod(
+    local_env, workspace_root: Path, mlflow_uri: str, bag, dag_id: str, task_id: str, conf=None, index=-1
+):
+    """Execute the pod's command as the container would (workspace = its sub-path)."""
+    dag = bag.dags[dag_id]
+    with local_env.active():
+        pod = build_pod(
+            dag, dag.get_task(task_id), conf=conf or {}, map_index=index, run_id=RUN_ID, xcoms=SAMPLE_XCOMS
+        )
+    (container,) = pod["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    sub_path = workspace_root / env["MLOPS_WORKSPACE_SUBPATH"]
+    sub_path.mkdir(parents=True, exist_ok=True)  # kubelet creates the subPathExpr directory
+    mount = local_env.platform["workspace"]["mountPath"]
+    argv = [a.replace(mount, str(sub_path)) for a in container["command"] + container.get("args", [])]
+    assert argv[0] == "mlops-trainer", argv
+    env.update(
+        {"MLFLOW_TRACKING_URI": mlflow_uri, "HOME": str(workspace_root), "PATH": f"{ML_BIN}:/usr/bin:/bin"}
+    )
+    proc = subprocess.run(
+        [str(ML_BIN / argv[0]), *argv[1:]], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, (
+        f"{dag_id}.{task_id}[{index}] {argv}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1]), sub_path
+
+
+def test_training_then_inference_then_serving_version(local_env, bag, mlflow_uri, tmp_path) -> None:
+    for task_id in ("prepare", "train_cpu", "evaluate", "register"):
+        summary, workspace = run_pod(local_env, tmp_path, mlflow_uri, bag, "ml_training", task_id)
+    assert workspace == tmp_path / "ml_training" / workspace.name
+    assert ":" not in workspace.name and "+" not in workspace.name
+    version = str(summary.get("version") or summary.get("model_version") or "")
+
+    # ml_inference.load_model resolves the alias through the REST API (Airflow side, no MLflow)
+    load_model = bag.dags["ml_inference"].get_task("load_model").python_callable
+    resolved = load_model(params={"model_name": "iris", "alias": "champion"})
+    assert resolved["model_uri"].startswith("models:/iris/")
+    if version:
+        assert resolved["version"] == version
+
+    # ml_serving.resolve_version gives the same version
+    resolve = bag.dags["ml_serving"].get_task("resolve_version").python_callable
+    assert resolve(params={"model_name": "iris", "version": None, "alias": "champion"}) == {
+        "model": "iris",
+        "version": resolved["version"],
+    }
+
+    # ml_inference's pods with that model version
+    run_pod(local_env, tmp_path, mlflow_uri, bag, "ml_inference", "load_data")
+    xcoms = {"load_model": resolved}
+    out, workspace = run_pod(
+        local_env, tmp_path, mlflow_uri, bag, "ml_inference", "batch_predict", xcoms=xcoms
+    )
+    assert out["rows"] > 0 and out["model_uri"] == resolved["model_uri"]
+    assert (workspace / "out" / "predictions.csv").is_file()
+
+
+def test_gpu_sweep_compare_picks_and_tags_the_best(local_env, bag, mlflow_uri, tmp_path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlops_platform import mlflow_rest
+
+    def chain(index: int) -> None:
+        for task_id in ("prepare", "train", "evaluate"):
+            run_pod(local_env, tmp_path, mlflow_uri, bag, "gpu_sweep", task_id, index=index)
+
+    # two map indexes, in parallel as in the cluster, keep the test short; compare works on what ran
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(chain, [0, 1]))
+    dirs = sorted(p.name for p in (tmp_path / "gpu_sweep").iterdir() for p in p.iterdir())
+    assert dirs == ["gpu-1", "gpu-2"], "each map index has its own workspace directory"
+
+    compare = bag.dags["gpu_sweep"].get_task("compare").python_callable
+    result = compare(params={"metric": "test_accuracy"}, run_id=RUN_ID)
+    assert {r["profile"] for r in result["all"]} == {"gpu-1", "gpu-2"}
+    assert result["best_value"] == max(r["value"] for r in result["all"])
+    runs = mlflow_rest.search_runs(mlflow_uri, "gpu-sweep", f"tags.`airflow.run_id` = '{RUN_ID}'")
+    tagged = [r["info"]["run_id"] for r in runs if mlflow_rest.run_tags(r).get("mlops.sweep_best") == "true"]
+    assert tagged == [result["best_run_id"]]
+    # another run id sees nothing: compare fails clearly instead of picking a stranger's run
+    with pytest.raises(RuntimeError, match="no evaluated run"):
+        compare(params={"metric": "test_accuracy"}, run_id="manual__other")
