@@ -20,6 +20,10 @@ INGRESS_NGINX_VERSION=controller-v1.14.1
 INGRESS_NGINX_MANIFEST="https://raw.githubusercontent.com/kubernetes/ingress-nginx/$INGRESS_NGINX_VERSION/deploy/static/provider/kind/deploy.yaml"
 GIT_SERVER_HOST=git-server.$KIND_NAMESPACE.svc.cluster.local
 GIT_SERVER_REPO_PATH=/srv/git/platform.git
+# Path and user kind-up pushes to through its port-forward (the same as above in the cluster;
+# tests/scripts/test_kind_up_standin.py points them at a git server running on this machine).
+GIT_PUSH_REPO_PATH=${MLOPS_KIND_PUSH_REPO_PATH:-$GIT_SERVER_REPO_PATH}
+GIT_PUSH_USER=${MLOPS_KIND_PUSH_USER:-git}
 GIT_BRANCH=main
 GPU_COUNT=8
 GPU_LABEL=nvidia.com/gpu.present
