@@ -102,13 +102,13 @@ def bag(local_env):
 
 
 def run_pod(
-    local_env, workspace_root: Path, mlflow_uri: str, bag, dag_id: str, task_id: str, conf=None, index=-1
+    local_env, workspace_root: Path, mlflow_uri: str, bag, dag_id: str, task_id: str, index=-1, xcoms=None
 ):
     """Execute the pod's command as the container would (workspace = its sub-path)."""
     dag = bag.dags[dag_id]
     with local_env.active():
         pod = build_pod(
-            dag, dag.get_task(task_id), conf=conf or {}, map_index=index, run_id=RUN_ID, xcoms=SAMPLE_XCOMS
+            dag, dag.get_task(task_id), map_index=index, run_id=RUN_ID, xcoms=xcoms or SAMPLE_XCOMS
         )
     (container,) = pod["spec"]["containers"]
     env = {e["name"]: e["value"] for e in container["env"]}
