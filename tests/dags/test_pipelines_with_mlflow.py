@@ -134,14 +134,13 @@ def test_training_then_inference_then_serving_version(local_env, bag, mlflow_uri
         summary, workspace = run_pod(local_env, tmp_path, mlflow_uri, bag, "ml_training", task_id)
     assert workspace == tmp_path / "ml_training" / workspace.name
     assert ":" not in workspace.name and "+" not in workspace.name
-    version = str(summary.get("version") or summary.get("model_version") or "")
+    version = str(summary["version"])  # register's summary (first registration: champion)
 
     # ml_inference.load_model resolves the alias through the REST API (Airflow side, no MLflow)
     load_model = bag.dags["ml_inference"].get_task("load_model").python_callable
     resolved = load_model(params={"model_name": "iris", "alias": "champion"})
     assert resolved["model_uri"].startswith("models:/iris/")
-    if version:
-        assert resolved["version"] == version
+    assert resolved["version"] == version
 
     # ml_serving.resolve_version gives the same version
     resolve = bag.dags["ml_serving"].get_task("resolve_version").python_callable
