@@ -20,9 +20,15 @@ partial value for every map index. So:
   per profile behind a branch, exact slots) or reserves the maximum GPUs of the allowed
   profiles (`pool_slots` = max, never over-commits the pool, may under-use it).
 
-Resources: the operator merges its container into the template's `base` container object by
-object, so once the task sets `limits`, the template's `limits` (with `nvidia.com/gpu`) are
-dropped. The task therefore always writes the profile's `nvidia.com/gpu` limit itself.
+Resources: by default a task sets none and the profile's resources from the template apply
+(the chart decides sizes per cluster). The operator merges its container into the template's
+`base` container object by object, so a task that does set `limits` drops the template's
+`limits` (with `nvidia.com/gpu`): `resources_for()` then writes the profile's GPU limit again.
+
+Reattach: `reattach_on_restart` is deprecated in provider 10.25 (replaced by `durable` on
+Airflow >= 3.3) and defaults to True on 3.1: a restarted worker re-attaches to the running pod
+(found by its dag/task/run/try labels) instead of starting a second one. Not passed, to avoid
+the deprecation warning at every parse.
 """
 
 from __future__ import annotations
