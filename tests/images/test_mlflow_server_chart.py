@@ -7,17 +7,11 @@ and the volume paths (/mlflow -> a temporary directory)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
-
 import pytest
 import requests
-import yaml
 
 from tests.images import procs
-from tests.support import paths
+from tests.images.chart import local_command, render_template
 
 pytestmark = pytest.mark.processes
 
@@ -26,40 +20,15 @@ SVC = "mlops-airflow-mlops-mlflow"
 HOST = "mlflow.example.com"
 
 
-def rendered_deployment(values: dict) -> dict:
-    """helm template of templates/mlflow/mlflow-deployment.yaml (our layer alone, as tests/support/helm.py
-    does when the official chart is absent; that module needs the Airflow venv's packages)."""
-    tmp = Path(tempfile.mkdtemp(prefix="chart-"))
-    try:
-        chart = tmp / "airflow-mlops"
-        shutil.copytree(paths.CHART_DIR, chart, ignore=shutil.ignore_patterns("charts", "*.tgz"))
-        meta = yaml.safe_load((chart / "Chart.yaml").read_text())
-        meta.pop("dependencies", None)
-        (chart / "Chart.yaml").write_text(yaml.safe_dump(meta))
-        (chart / "Chart.lock").unlink(missing_ok=True)
-        (tmp / "values.yaml").write_text(yaml.safe_dump(values))
-        proc = subprocess.run(
-            [paths.helm_binary(), "template", REL, str(chart), "-n", NS, "--kube-version", paths.DEFAULT_KUBE_VERSION, "-f", str(tmp / "values.yaml"),
-             "--show-only", "templates/mlflow/mlflow-deployment.yaml"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
-        out = proc.stdout
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return yaml.safe_load(out)
-
-
 @pytest.fixture(scope="module")
 def chart_server(tmp_path_factory):
     values = {"mlflow": {"ingress": {"enabled": True, "host": HOST, "tls": {"enabled": True}}, "workers": 1}}
-    (container,) = rendered_deployment(values)["spec"]["template"]["spec"]["containers"]
+    (dep,) = render_template("templates/mlflow/mlflow-deployment.yaml", values)
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
     root = tmp_path_factory.mktemp("chart-server")
     port = procs.free_port()
-    cmd = [a.replace("/mlflow/", f"{root}/", 1) for a in container["command"]]
-    cmd[cmd.index("--host") + 1] = "127.0.0.1"
-    cmd[cmd.index("--port") + 1] = str(port)
-    cmd[0] = str(procs.BIN / "mlflow")
+    cmd = local_command(container["command"], "--host", "--port", port)
+    cmd = [a.replace("/mlflow/", f"{root}/", 1) for a in cmd]
     env = procs.base_env(root)
     for item in container["env"]:
         if "value" in item and item["name"] != "HOME":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 
@@ -22,11 +23,18 @@ def env(mlflow_server, tmp_path):
     return pod_env(tmp_path / "home", mlflow_server.uri)
 
 
+@pytest.fixture(scope="module")
+def prepared_once(mlflow_server, tmp_path_factory):
+    ws = tmp_path_factory.mktemp("prepared")
+    summary(trainer("prepare", ws, pipeline_args("prepare"), pod_env(ws.parent / "home", mlflow_server.uri)))
+    return ws
+
+
 @pytest.fixture
-def prepared(tmp_path, env):
+def prepared(prepared_once, tmp_path):
+    """A fresh copy of a prepared workspace per test (prepare runs once per module)."""
     ws = tmp_path / "ws"
-    ws.mkdir()
-    summary(trainer("prepare", ws, pipeline_args("prepare"), env))
+    shutil.copytree(prepared_once, ws)
     return ws
 
 

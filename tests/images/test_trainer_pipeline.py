@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import uuid
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import requests
 from mlflow import MlflowClient
 
 from tests.images import procs
+from tests.images.chart import local_command, render_template
 from tests.images.trainer_cli import pipeline_args, pod_env, run_pipeline, summary, trainer
 
 pytestmark = pytest.mark.processes
@@ -120,7 +122,9 @@ def test_register_retry_reuses_the_version(runs, mlflow_server, model_name, tmp_
 def test_batch_predict_with_champion(runs, mlflow_server, model_name, tmp_path) -> None:
     ws = runs["first"]["workspace"]
     env = pod_env(tmp_path, mlflow_server.uri)
-    out = summary(trainer("predict", ws, ["--model-name", model_name], env))
+    xcom = tmp_path / "airflow" / "xcom" / "return.json"
+    out = summary(trainer("predict", ws, ["--model-name", model_name, "--xcom-file", str(xcom)], env))
+    assert json.loads(xcom.read_text()) == out
     assert out["model_uri"] == f"models:/{model_name}@champion"
     assert out["rows"] == runs["first"]["prepare"]["rows_test"]
     assert out["accuracy"] == pytest.approx(runs["better"]["evaluate"]["metrics"]["test_accuracy"])
@@ -133,17 +137,24 @@ def test_batch_predict_with_champion(runs, mlflow_server, model_name, tmp_path) 
 
 @pytest.fixture(scope="module")
 def model_server(runs, mlflow_server, model_name, tmp_path_factory):
-    """`mlflow models serve` for models:/<name>@champion, as the serving Deployment runs it."""
+    """The chart's serving Deployment command (`mlflow models serve -m models:/<name>@champion
+    --env-manager local ...`), bound to 127.0.0.1 and pointed at the test tracking server."""
+    values = {
+        "serving": {
+            "enabled": True,
+            "domain": "models.example.com",
+            "models": [{"name": model_name, "modelUri": f"models:/{model_name}@champion"}],
+        }
+    }
+    (dep,) = render_template("templates/serving/serving-deployment.yaml", values)
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ping"
     home = tmp_path_factory.mktemp("serve")
     port = procs.free_port()
     env = procs.base_env(home)
-    env["MLFLOW_TRACKING_URI"] = mlflow_server.uri
-    cmd = [
-        str(procs.BIN / "mlflow"), "models", "serve",
-        "-m", f"models:/{model_name}@champion",
-        "--env-manager", "local",
-        "-h", "127.0.0.1", "-p", str(port),
-    ]  # fmt: skip
+    env["MLFLOW_TRACKING_URI"] = mlflow_server.uri  # the in-cluster Service name does not resolve here
+    cmd = local_command(container["command"], "-h", "-p", port)
+    assert cmd[1:6] == ["models", "serve", "-m", f"models:/{model_name}@champion", "--env-manager"]
     with procs.running(cmd, home / "serve.log", env, f"http://127.0.0.1:{port}/ping", timeout=120):
         yield f"http://127.0.0.1:{port}"
 
