@@ -154,3 +154,30 @@ def test_serving_objects_are_valid_and_restricted(prod, serving_cfg) -> None:
     assert all(dep["spec"]["template"]["metadata"]["labels"][k] == v for k, v in selector.items())
     # idempotent: the same version gives the same objects
     assert json.dumps(serving_objects(cfg, "iris", "3", replicas=2)) == json.dumps(objects)
+
+
+def test_runtime_profile_template_renders_from_params(prod) -> None:
+    """`pod_task(profile="{{ params.profile }}")`: the template file follows the run's conf."""
+    import pendulum
+    from airflow.sdk import DAG
+    from mlops_platform import dag_defaults, load_platform, pod_task, profile_param
+
+    from tests.support.airflow_pods import build_pod
+
+    with prod.active():
+        cfg = load_platform()
+        with DAG(
+            "runtime_profile",
+            schedule=None,
+            start_date=pendulum.datetime(2026, 1, 1),
+            params={"profile": profile_param(cfg)},
+            **dag_defaults(),
+        ) as dag:
+            op = pod_task("t", ["true"], profile="{{ params.profile }}", cfg=cfg, memory="1Gi")
+        for profile, gpus in (("gpu-2", 2), ("cpu", 0)):
+            pod = build_pod(dag, op, conf={"profile": profile})
+            assert pod["metadata"]["labels"]["mlops.airflow.apache.org/profile"] == profile
+            limits = pod["spec"]["containers"][0]["resources"]["limits"]
+            assert str(limits.get("nvidia.com/gpu")) == str(gpus)
+            assert bool(pod["spec"].get("tolerations")) == bool(gpus)  # from that profile's template
+    assert op.pool_slots == 8
