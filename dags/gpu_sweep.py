@@ -8,6 +8,7 @@ import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-impor
 import pendulum
 from airflow.sdk import DAG, Param, chain, task
 from mlops_platform import (
+    as_cleanup,
     cleanup_command,
     dag_defaults,
     load_platform,
@@ -114,3 +115,4 @@ running the indices one after another when the pool is smaller than twice that.
         retries=1,
     )
     chain(prepare, train, evaluate, compare(), cleanup)
+    as_cleanup(cleanup)

@@ -8,6 +8,7 @@ import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-impor
 import pendulum
 from airflow.sdk import DAG, Param, chain, task
 from mlops_platform import (
+    as_cleanup,
     cleanup_command,
     dag_defaults,
     load_platform,
@@ -94,3 +95,4 @@ with DAG(
         retries=1,
     )
     chain([load_data, model], batch_predict, write_predictions(), cleanup)
+    as_cleanup(cleanup)

@@ -6,6 +6,7 @@ import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-impor
 import pendulum
 from airflow.sdk import DAG, Param, chain
 from mlops_platform import (
+    as_cleanup,
     branch_on_profile,
     cleanup_command,
     dag_defaults,
@@ -98,3 +99,4 @@ slots of the GPU pool. `register` moves the `champion` alias only when the new v
         retries=1,
     )
     chain(prepare, choose, list(trains.values()), evaluate, register, cleanup)
+    as_cleanup(cleanup)

@@ -10,7 +10,7 @@ Everything here runs at parse time: it reads one file and builds operators, noth
 
 from __future__ import annotations
 
-from .common import PATH_FILTER, WORKSPACE_SUBPATH_TEMPLATE, dag_defaults, path_segment
+from .common import PATH_FILTER, WORKSPACE_SUBPATH_TEMPLATE, as_cleanup, dag_defaults, path_segment
 from .config import (
     PlatformConfig,
     PlatformConfigError,
@@ -57,6 +57,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "as_cleanup",
     "GPU_RESOURCE",
     "PATH_FILTER",
     "WORKSPACE_SUBPATH_TEMPLATE",

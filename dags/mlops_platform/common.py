@@ -45,3 +45,15 @@ def dag_defaults(owner: str = DEFAULT_OWNER, retries: int = 2) -> dict[str, Any]
         "catchup": False,
         "max_active_runs": 4,
     }
+
+
+def as_cleanup(task: Any) -> Any:
+    """Make `task` a cleanup that runs whatever happened (`all_done`) without deciding the run.
+
+    A plain `all_done` leaf would turn a failed run green: Airflow derives the run's state from
+    its leaves. Marked as a teardown (without setups, keeping `all_done`), Airflow leaves it out
+    of that decision, so the run fails when the work failed and the workspace is cleaned anyway.
+    """
+    task.trigger_rule = "all_done"
+    task.is_teardown = True
+    return task

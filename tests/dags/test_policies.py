@@ -143,3 +143,29 @@ def test_pod_task_operator_settings(dagbags) -> None:
             assert task.retry_exponential_backoff, where
             if not hasattr(task, "partial_kwargs"):
                 assert task.reattach_on_restart is True, where
+
+
+CLEANUPS = {"ml_training": "cleanup", "ml_inference": "cleanup", "gpu_sweep": "cleanup"}
+
+
+@pytest.mark.parametrize("dag_id", sorted(CLEANUPS))
+def test_cleanup_runs_all_done_but_a_failed_run_stays_failed(dagbags, dag_id) -> None:
+    """Airflow's own rule (DagRun._tis_for_dagrun_state on the serialized DAG): the cleanup
+    (`all_done`) is not what decides the run's state; the work tasks are."""
+    from collections import namedtuple
+
+    from airflow.models.dagrun import DagRun
+    from airflow.serialization.serialized_objects import SerializedDAG
+
+    dag = dagbags["production.example"].dags[dag_id]
+    sdag = SerializedDAG.from_dict(SerializedDAG.to_dict(dag))
+    cleanup = sdag.get_task(CLEANUPS[dag_id])
+    assert str(cleanup.trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")
+    assert cleanup.is_teardown
+    ti = namedtuple("TI", "task_id state")  # hashable stand-in for a TaskInstance row
+    tis = [ti(t.task_id, "success") for t in sdag.tasks]
+    deciding = {ti.task_id for ti in DagRun._tis_for_dagrun_state(None, dag=sdag, tis=tis)}
+    assert CLEANUPS[dag_id] not in deciding
+    assert deciding, "some work task decides the run's state"
+    upstream = {t.task_id for t in sdag.tasks if t.task_id != CLEANUPS[dag_id]}
+    assert deciding <= upstream
