@@ -122,8 +122,13 @@ def test_workspace_is_the_runs_own_sub_path(built) -> None:
 def test_namespace_pool_and_slots(built) -> None:
     env, pods = built
     profiles = env.platform["profiles"]
-    for label, _dag, task, index, _conf, pod in pods:
+    for label, dag, task, index, _conf, pod in pods:
         assert pod["metadata"]["namespace"] == env.platform["tasks"]["namespace"], label
+        labels = pod["metadata"]["labels"]
+        # dag/task/run labels: how the operator finds (re-attaches to) its pod after a restart
+        assert labels["dag_id"] == dag.dag_id and labels["task_id"] == task.task_id, label
+        assert labels["run_id"] and labels["try_number"] == "1", label
+        assert labels.get("map_index") == (str(index) if index >= 0 else None), label
         gpus = profiles[_profile(pod)]["gpus"]
         if index < 0:
             assert task.pool_slots == max(1, gpus), f"{label}: pool_slots {task.pool_slots} != {gpus}"
