@@ -362,7 +362,14 @@ def test_disabled_renders_nothing_and_uses_the_external_uri() -> None:
         (merge(POSTGRES, {"mlflow": {"replicas": 2}}), "cannot share the ReadWriteOnce volume"),
         ({"mlflow": {"ingress": {"enabled": True}}}, "mlflow.ingress.host is required"),
         (
-            merge(INGRESS, {"mlflow": {"networkPolicy": {"ingressController": {"namespaceSelector": {"matchLabels": None}}}}}),
+            merge(
+                INGRESS,
+                {
+                    "mlflow": {
+                        "networkPolicy": {"ingressController": {"namespaceSelector": {"matchLabels": None}}}
+                    }
+                },
+            ),
             "an empty selector would admit every namespace",
         ),
         (
@@ -399,3 +406,33 @@ def test_environment_overlays(values_file: str) -> None:
     (ing,) = find(objects, "Ingress")
     assert allowed(env["MLFLOW_SERVER_ALLOWED_HOSTS"]["value"], ing["spec"]["rules"][0]["host"])
     assert c["image"].split(":")[-1] != "latest"
+
+
+def test_network_policy_admits_the_pod_a_kubernetes_pod_operator_builds(tmp_path) -> None:
+    """The provider's own pod builder (no cluster) on the rendered cpu pod template: the pod it
+    would submit carries every label of the task peer."""
+    import pendulum
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.sdk import DAG
+
+    from tests.support.airflow_pods import build_pod
+
+    objects = render_chart(release=REL, namespace=NS)
+    (cm,) = find(objects, "ConfigMap", "airflow-mlops-pod-templates")
+    template = tmp_path / "cpu.yaml"
+    template.write_text(cm["data"]["cpu.yaml"])
+    with DAG("np_check", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        task = KubernetesPodOperator(
+            task_id="train",
+            namespace=NS,  # the DAGs pass platform.json tasks.namespace
+            pod_template_file=str(template),
+            image="trainer:0.1.0",
+            cmds=["mlops-trainer"],
+        )
+    pod = build_pod(dag, task)
+    task_peer = peers(only(objects))[1]
+    assert task_peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == pod[
+        "metadata"
+    ].get("namespace", NS)
+    labels = pod["metadata"]["labels"]
+    assert task_peer["podSelector"]["matchLabels"].items() <= labels.items(), labels
