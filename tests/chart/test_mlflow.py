@@ -82,6 +82,10 @@ def test_command_serves_artifacts_on_the_service_port() -> None:
     assert cmd[cmd.index("--artifacts-destination") + 1] == "/mlflow/artifacts"
     assert c["ports"][0]["containerPort"] == 5555
     assert not any("sqlite" in a or "postgresql" in a for a in cmd), "no store URI on the command line"
+    env = env_of(c)
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"]["value"] == "false"
+    on = env_of(container(render({"mlflow": {"jobExecution": {"enabled": True}}})))
+    assert on["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"]["value"] == "true"
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert c[probe]["httpGet"]["path"] == "/health"
 

@@ -73,6 +73,7 @@ def mlflow_server() -> Iterator[MlflowServer]:
     port = procs.free_port()
     log = root / "server.log"
     env = procs.base_env(root)
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # as the chart runs it (mlflow.jobExecution)
     with procs.running(
         _server_cmd(root, port), log, env, f"http://127.0.0.1:{port}/health", cwd=root
     ) as proc:
