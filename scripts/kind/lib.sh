@@ -234,7 +234,10 @@ create_secret_once() {
 port_forward() {
   local resource=$1 remote=$2 log_file
   log_file=$(mktemp "${TMPDIR:-/tmp}/kind-pf.XXXXXX")
-  kc port-forward -n "$KIND_NAMESPACE" --address 127.0.0.1 "$resource" ":$remote" >"$log_file" 2>&1 &
+  # kubectl itself, not the kc function: a function would run in a subshell and $! would be
+  # that subshell, leaving kubectl behind when the caller kills PF_PID.
+  kubectl --kubeconfig "$KIND_KUBECONFIG" port-forward -n "$KIND_NAMESPACE" --address 127.0.0.1 \
+    "$resource" ":$remote" >"$log_file" 2>&1 &
   PF_PID=$!
   PF_PORT=
   local i

@@ -265,6 +265,8 @@ def kubectl(args: list[str]) -> int:
     elif rest[:1] == ["port-forward"]:
         info = load("git-server.json", None)
         assert info and rest[-2:] == ["svc/git-server", ":22"], (info, rest)
+        with open(STATE / "port-forward.pids", "a") as f:
+            f.write(f"{os.getpid()}\n")
         print(f"Forwarding from 127.0.0.1:{info['port']} -> 2222", flush=True)
         time.sleep(600)
     elif verb == ["get", "pods"]:

@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,7 @@ def test_kind_up_twice(env) -> None:
     assert {("Deployment", "git-server"), ("Service", "git-server")} <= applied
     assert "kind footprint: fits" in out
     assert "platform up in" in out
+    _assert_port_forwards_stopped(state)
 
     # --- second run: everything reused ---
     (state / "calls.jsonl").write_text("")
@@ -190,6 +192,24 @@ def test_kind_up_twice(env) -> None:
     ]
     assert created2 == [], f"Secrets created again: {created2}"
     assert json.loads((state / "helm-upgrade.json").read_text())["knownHosts"] == upgrade["knownHosts"]
+    _assert_port_forwards_stopped(state)
+
+
+def _assert_port_forwards_stopped(state: Path) -> None:
+    """kind-up stops the port-forward it started (no kubectl left behind)."""
+    pids = [int(p) for p in (state / "port-forward.pids").read_text().split()]
+    assert pids
+    deadline = time.monotonic() + 10
+    for pid in pids:
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                raise AssertionError(f"kubectl port-forward (pid {pid}) still running after kind-up")
+            time.sleep(0.2)
 
 
 def _count_commits(bare: Path) -> int:
