@@ -132,3 +132,56 @@ def test_failed_registration_is_rolled_back(prepared, env, mlflow_server, monkey
     with pytest.raises(MlflowException):
         client.get_registered_model(name)
     assert not (prepared / "register.json").exists()
+
+
+def test_sigterm_during_registration_rolls_back(prepared, env, mlflow_server, monkeypatch) -> None:
+    """Kubernetes stops pods with SIGTERM: the CLI's handler turns it into SystemExit, and the
+    version created so far is removed. The signal is real; it is sent from inside the alias
+    call (the injection point) because its timing cannot be hit from outside reliably."""
+    import os
+    import signal
+
+    from mlops_trainer import cli, steps
+    from mlops_trainer.workspace import Workspace
+
+    summary(trainer("train", prepared, pipeline_args("train"), env))
+    summary(trainer("evaluate", prepared, [], env))
+    name = f"sigterm-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
+    previous = signal.signal(signal.SIGTERM, cli._terminated)
+    try:
+
+        def killed(self, *args, **kwargs):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises before this ends
+
+        monkeypatch.setattr(MlflowClient, "set_registered_model_alias", killed)
+        with pytest.raises(SystemExit) as excinfo:
+            steps.register(Workspace(prepared), name, "test_accuracy", 0.0)
+        assert excinfo.value.code == 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        monkeypatch.undo()
+    client = MlflowClient(mlflow_server.uri)
+    assert client.search_model_versions(f"name='{name}'") == []
+
+
+def test_retry_finishes_a_version_left_half_registered(prepared, env, mlflow_server) -> None:
+    """A pod killed with SIGKILL cannot clean up: the version it created stays without aliases.
+    The retry reuses and finishes it instead of registering the run a second time."""
+    import json
+
+    summary(trainer("train", prepared, pipeline_args("train"), env))
+    summary(trainer("evaluate", prepared, [], env))
+    trained = json.loads((prepared / "train.json").read_text())
+    name = f"leftover-{uuid.uuid4().hex[:6]}"
+    client = MlflowClient(mlflow_server.uri)
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_server.uri)
+    mlflow.register_model(trained["model_uri"], name)  # the leftover: no tags, no aliases
+    out = summary(trainer("register", prepared, pipeline_args("register", model_name=name), env))
+    assert out["version"] == "1" and out["reused_existing_version"] is True and out["champion"] is True
+    (v,) = client.search_model_versions(f"name='{name}'")
+    assert v.tags["mlops.registration"] == "complete"
+    assert client.get_registered_model(name).aliases == {"candidate": "1", "champion": "1"}

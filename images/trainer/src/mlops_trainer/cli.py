@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -110,10 +111,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     raise AssertionError(args.step)
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     tracking.configure_http_defaults()  # before mlflow is imported anywhere
+    # Kubernetes stops a pod with SIGTERM: turn it into an exception so that `register` rolls
+    # back a version it has created but not finished.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         summary = run(args)
     except TrainerError as exc:

@@ -190,12 +190,17 @@ def register(ws: Workspace, model_name: str, metric: str, min_improvement: float
     champion = None if created_model else _champion(client, model_name)
     champion_value = _version_metric(client, champion, metric) if champion else None
 
-    # Idempotent on retries: a version of this run that is fully registered is reused.
-    existing = [
-        v
-        for v in client.search_model_versions(f"name='{model_name}' and run_id='{trained['run_id']}'")
-        if (v.tags or {}).get("mlops.registration") == "complete"
-    ]
+    # Idempotent on retries: a READY version of this run is reused and finished (aliases, tags)
+    # instead of registering the run twice; a completed one is preferred. (A version left
+    # behind by a pod killed with SIGKILL mid-registration is completed by the retry.)
+    existing = sorted(
+        (
+            v
+            for v in client.search_model_versions(f"name='{model_name}' and run_id='{trained['run_id']}'")
+            if v.status == "READY"
+        ),
+        key=lambda v: ((v.tags or {}).get("mlops.registration") != "complete", int(v.version)),
+    )
     version = None
     try:
         if existing:
