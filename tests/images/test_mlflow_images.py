@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -50,7 +51,10 @@ def test_trainer_image_installs_the_package_the_tests_run() -> None:
     text = _dockerfile("trainer")
     assert re.search(r"^COPY .*src", text, re.M) and "pyproject.toml" in text
     assert "pip install --no-deps" in text
-    # The tests run the editable install of images/trainer from .venv-mlflow:
-    dist = metadata.distribution("mlops-trainer")
-    assert any("images/trainer" in str(f) or "mlops_trainer" in str(f) for f in dist.files or [])
+    # The tests run the editable install of images/trainer from .venv-mlflow: the very files
+    # the Dockerfile copies (src/), not a second copy.
+    import mlops_trainer
+
+    src = (locks.REPO / "images" / "trainer" / "src").resolve()
+    assert Path(mlops_trainer.__file__).resolve().is_relative_to(src), mlops_trainer.__file__
     assert metadata.version("mlops-trainer") in (locks.REPO / "images/trainer/pyproject.toml").read_text()
