@@ -18,6 +18,9 @@ VENV         := $(REPO)/.venv
 VENV_STAMP   := $(VENV)/.lock-stamp
 TEST_LOCK    := requirements/test.lock
 PYTEST_ARGS  ?=
+# Both test sessions spread their files over the cores (pytest-xdist); a file stays on one
+# worker, in order, so module fixtures (a real MLflow server, a rendered chart) start once.
+PYTEST_PAR   ?= -n auto --dist loadfile
 
 # helm keeps its repository list and cache inside the checkout: nothing is written to ~/.config.
 export HELM_CONFIG_HOME := $(REPO)/.helm/config
@@ -107,12 +110,12 @@ docs: ## Regenerate the parameter tables of charts/airflow-mlops/README.md from 
 
 .PHONY: test
 test: tools venv venv-mlflow deps lint ## Run the whole test suite (every tier that can run on this machine)
-	@$(VENV)/bin/pytest $(PYTEST_ARGS)
+	@$(VENV)/bin/pytest $(PYTEST_PAR) $(PYTEST_ARGS)
 	@$(MAKE) test-images
 
 .PHONY: test-images
 test-images: tools venv-mlflow ## Real MLflow server + trainer CLI + model server tests (in .venv-mlflow)
-	@MLOPS_REQUIRE_MLFLOW=1 $(VENV_ML)/bin/pytest $(ML_TESTS) $(PYTEST_ARGS)
+	@MLOPS_REQUIRE_MLFLOW=1 $(VENV_ML)/bin/pytest $(PYTEST_PAR) $(ML_TESTS) $(PYTEST_ARGS)
 
 .PHONY: bench-serving
 bench-serving: venv-mlflow ## Model server p50/p99/throughput at a fixed rate (BENCH_ARGS="--rate 100 --duration 30")

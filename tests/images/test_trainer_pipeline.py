@@ -119,16 +119,25 @@ def test_register_retry_reuses_the_version(runs, mlflow_server, model_name, tmp_
     assert len(client.search_model_versions(f"name='{model_name}'")) == 3
 
 
-def test_batch_predict_with_champion(runs, mlflow_server, model_name, tmp_path) -> None:
+@pytest.fixture(scope="module")
+def batch_predict(runs, mlflow_server, model_name, tmp_path_factory) -> dict:
+    """`mlops-trainer predict` with the champion, once per module (the serving tests compare
+    the model server's answers with these batch predictions)."""
     ws = runs["first"]["workspace"]
-    env = pod_env(tmp_path, mlflow_server.uri)
-    xcom = tmp_path / "airflow" / "xcom" / "return.json"
+    home = tmp_path_factory.mktemp("predict")
+    env = pod_env(home, mlflow_server.uri)
+    xcom = home / "airflow" / "xcom" / "return.json"
     out = summary(trainer("predict", ws, ["--model-name", model_name, "--xcom-file", str(xcom)], env))
-    assert json.loads(xcom.read_text()) == out
+    return {"out": out, "xcom": xcom, "csv": ws / "predictions.csv"}
+
+
+def test_batch_predict_with_champion(runs, batch_predict, model_name) -> None:
+    out = batch_predict["out"]
+    assert json.loads(batch_predict["xcom"].read_text()) == out
     assert out["model_uri"] == f"models:/{model_name}@champion"
     assert out["rows"] == runs["first"]["prepare"]["rows_test"]
     assert out["accuracy"] == pytest.approx(runs["better"]["evaluate"]["metrics"]["test_accuracy"])
-    with open(ws / "predictions.csv") as fh:
+    with open(batch_predict["csv"]) as fh:
         assert {r["prediction"] for r in csv.DictReader(fh)} <= {"0", "1", "2"}
 
 
@@ -166,7 +175,7 @@ def _test_rows(ws: Path) -> tuple[list[str], list[list[float]], list[int]]:
     return columns, [[float(r[c]) for c in columns] for r in rows], [int(r["target"]) for r in rows]
 
 
-def test_serving_dataframe_split(model_server, runs) -> None:
+def test_serving_dataframe_split(model_server, runs, batch_predict) -> None:
     columns, data, target = _test_rows(runs["first"]["workspace"])
     resp = requests.post(
         f"{model_server}/invocations",
@@ -176,7 +185,7 @@ def test_serving_dataframe_split(model_server, runs) -> None:
     assert resp.status_code == 200, resp.text
     predictions = resp.json()["predictions"]
     assert len(predictions) == len(data)
-    with open(runs["first"]["workspace"] / "predictions.csv") as fh:
+    with open(batch_predict["csv"]) as fh:
         batch = [int(r["prediction"]) for r in csv.DictReader(fh)]
     assert predictions == batch, "the model server and batch predict disagree on the champion"
     accuracy = sum(p == t for p, t in zip(predictions, target, strict=True)) / len(target)
