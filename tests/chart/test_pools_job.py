@@ -28,7 +28,7 @@ def test_hook_mode_defaults() -> None:
     assert script.index("airflow db check-migrations") < script.index("airflow pools import")
     env = {e["name"]: e for e in c["env"]}
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]["valueFrom"]["secretKeyRef"] == {
-        "name": "mlops-metadata",
+        "name": "mlops-airflow-metadata",  # the official chart's <airflow fullname>-metadata
         "key": "connection",
     }
     assert env["MIGRATION_WAIT_TIMEOUT"]["value"] == "600"
@@ -61,12 +61,9 @@ def test_metadata_secret_and_image_follow_the_official_values() -> None:
     env = {e["name"]: e for e in c["env"]}
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]["valueFrom"]["secretKeyRef"]["name"] == "db-uri"
     assert spec["imagePullSecrets"] == [{"name": "a"}, {"name": "b"}]
-    j = job({"airflow": {"useStandardNaming": True}})
+    j = job({"airflow": {"fullnameOverride": "af"}})
     env = {e["name"]: e for e in j["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert (
-        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]["valueFrom"]["secretKeyRef"]["name"]
-        == "mlops-airflow-metadata"
-    )
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]["valueFrom"]["secretKeyRef"]["name"] == "af-metadata"
 
 
 def test_without_hooks_the_name_changes_with_the_content() -> None:

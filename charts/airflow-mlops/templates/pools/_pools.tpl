@@ -18,19 +18,18 @@
 {{- end }}
 
 {{/*
-Secret holding the metadata database URI (key `connection`), as the official chart names it:
-`airflow.data.metadataSecretName`, else `<release>-metadata` (useStandardNaming false) or
-`<airflow fullname>-metadata` (useStandardNaming true).
+Secret holding the metadata database URI (key `connection`), as the official chart names it
+(templates/secrets/metadata-connection-secret.yaml): `airflow.data.metadataSecretName`, else
+`<airflow fullname>-metadata`, i.e. `<release>-airflow-metadata` for a release whose name does
+not contain "airflow".
 */}}
 {{- define "airflow-mlops.pools.metadataSecret" -}}
 {{- $af := .Values.airflow | default dict }}
 {{- $explicit := dig "data" "metadataSecretName" "" $af }}
 {{- if $explicit }}
 {{- $explicit }}
-{{- else if dig "useStandardNaming" false $af }}
-{{- printf "%s-metadata" (include "airflow-mlops.airflow.fullname" .) }}
 {{- else }}
-{{- printf "%s-metadata" .Release.Name }}
+{{- printf "%s-metadata" (include "airflow-mlops.airflow.fullname" .) }}
 {{- end }}
 {{- end }}
 
