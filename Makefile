@@ -36,14 +36,16 @@ help: ## List the targets (default)
 # --- toolchain -----------------------------------------------------------------------
 
 .PHONY: tools
-tools: $(BIN)/helm $(BIN)/kind ## Build the pinned helm and kind into ./bin (needs Go)
+tools: ## Build the pinned helm and kind into ./bin (needs Go; the two builds run side by side)
+	@$(MAKE) -j2 $(BIN)/helm $(BIN)/kind
 
 # Rebuilt only when the binary in ./bin is not the pinned module version.
 $(BIN)/helm: FORCE
-	@scripts/install-go-tool helm.sh/helm/v3/cmd/helm helm.sh/helm/v3 $(HELM_VERSION) $(BIN)
+	@GO_LDFLAGS="-s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION)" \
+	  scripts/install-go-tool helm.sh/helm/v3/cmd/helm helm.sh/helm/v3 $(HELM_VERSION) $(BIN)
 
 $(BIN)/kind: FORCE
-	@scripts/install-go-tool sigs.k8s.io/kind sigs.k8s.io/kind $(KIND_VERSION) $(BIN)
+	@GO_LDFLAGS="-s -w" scripts/install-go-tool sigs.k8s.io/kind sigs.k8s.io/kind $(KIND_VERSION) $(BIN)
 
 .PHONY: FORCE
 FORCE:

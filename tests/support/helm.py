@@ -123,6 +123,11 @@ def parse_documents(text: str) -> list[dict[str, Any]]:
     return objects
 
 
+def is_subchart_object(obj: dict[str, Any]) -> bool:
+    """True for an object rendered by a subchart (its source is under `<chart>/charts/`)."""
+    return (obj.get("__source__") or "").startswith(f"{paths.CHART_DIR.name}/charts/")
+
+
 def strip_source(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k != "__source__"}
 
@@ -136,12 +141,16 @@ def render_chart(
     release: str = "test",
     validate: bool = True,
     validate_versions: Iterable[str] | None = None,
+    include_subchart: bool = False,
 ) -> list[dict[str, Any]]:
     """Render the chart and return its objects.
 
-    Every object is validated strictly against the Kubernetes schema of each version in
-    `validate_versions` (default: every tested version, paths.KUBE_VERSIONS) and every
+    Every returned object is validated strictly against the Kubernetes schema of each version
+    in `validate_versions` (default: every tested version, paths.KUBE_VERSIONS) and every
     resource quantity is parsed. Objects carry their template path under `__source__`.
+    When the official chart is present, its objects are rendered too (Helm validates the
+    `airflow:` values against its schema either way) but returned only with
+    `include_subchart=True`: the other tests are about our own templates.
     """
     text = helm_template(
         values=values,
@@ -152,6 +161,8 @@ def render_chart(
         release=release,
     )
     objects = parse_documents(text)
+    if not include_subchart:
+        objects = [o for o in objects if not is_subchart_object(o)]
     if validate:
         validate_objects(objects, versions=validate_versions or paths.KUBE_VERSIONS)
     return objects

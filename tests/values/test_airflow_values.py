@@ -21,7 +21,10 @@ def official_schema() -> tuple[dict[str, Any], str] | None:
     if paths.SUBCHART_DIR.is_dir():
         for tgz in sorted(paths.SUBCHART_DIR.glob("airflow-*.tgz")):
             with tarfile.open(tgz) as tar:
-                member = tar.extractfile("airflow/values.schema.json")
+                try:
+                    member = tar.extractfile("airflow/values.schema.json")
+                except KeyError:
+                    continue
                 if member:
                     return json.load(member), str(tgz)
     ref = paths.REFERENCE_DIR / "values.schema.json"
