@@ -105,7 +105,7 @@ lint: tools venv ## helm lint, ruff, bash -n / shellcheck on scripts, README par
 	@tools/readme/readme check
 
 .PHONY: docs
-docs: ## Regenerate the parameter tables of charts/airflow-mlops/README.md from values.yaml (## @param)
+docs: ## Regenerate the parameter tables of charts/airflow-mlops/README.md from the @param lines of values.yaml
 	@tools/readme/readme generate
 
 # --- tests ----------------------------------------------------------------------------------
