@@ -111,9 +111,13 @@ docs: ## Regenerate the parameter tables of charts/airflow-mlops/README.md from 
 # --- tests ----------------------------------------------------------------------------------
 
 .PHONY: test
-test: tools venv venv-mlflow deps lint ## Run the whole test suite (every tier that can run on this machine)
+test: tools venv venv-mlflow deps system-packages lint ## Run the whole test suite (every tier that can run on this machine)
 	@$(VENV)/bin/pytest $(PYTEST_PAR) $(PYTEST_ARGS)
 	@$(MAKE) test-images
+
+.PHONY: system-packages
+system-packages: ## Install sshd (real git-over-SSH tests) and shellcheck from Debian when missing (root only)
+	@scripts/ensure-apt-packages sshd=openssh-server ssh-keygen=openssh-client shellcheck=shellcheck
 
 .PHONY: test-images
 test-images: tools venv-mlflow ## Real MLflow server + trainer CLI + model server tests (in .venv-mlflow)
