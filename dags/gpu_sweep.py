@@ -8,17 +8,19 @@ import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-impor
 import pendulum
 from airflow.sdk import DAG, Param, chain, task
 from mlops_platform import (
+    RUN_TAG_ARGS,
     as_cleanup,
     cleanup_command,
     dag_defaults,
+    dataset_param,
     load_platform,
     mapped_profile_task,
+    model_type_param,
     trainer_command,
 )
 
 cfg = load_platform()
 SWEEP = [p for p in ("gpu-1", "gpu-2", "gpu-4", "gpu-8") if p in cfg.profiles]
-MODEL_TYPES = ["logistic_regression", "random_forest", "gradient_boosting", "knn"]
 EXPERIMENT = "gpu-sweep"
 
 with DAG(
@@ -27,8 +29,8 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     tags=["mlops", "training", "gpu"],
     params={
-        "dataset": Param("iris", type="string", enum=["iris", "wine", "breast_cancer"]),
-        "model_type": Param("random_forest", type="string", enum=MODEL_TYPES),
+        "dataset": dataset_param(),
+        "model_type": model_type_param("random_forest"),
         "metric": Param("test_accuracy", type="string", enum=["test_accuracy", "test_f1_macro"]),
     },
     doc_md=__doc__
@@ -64,10 +66,7 @@ running the indices one after another when the pool is smaller than twice that.
             EXPERIMENT,
             "--run-name",
             "{{ run_id | mlops_path_segment }}-__PROFILE__",
-            "--tag",
-            "airflow.dag_id={{ dag.dag_id }}",
-            "--tag",
-            "airflow.run_id={{ run_id }}",
+            *RUN_TAG_ARGS,
             "--tag",
             "mlops.sweep_profile=__PROFILE__",
         ),

@@ -11,6 +11,7 @@ from mlops_platform import (
     as_cleanup,
     cleanup_command,
     dag_defaults,
+    dataset_param,
     load_platform,
     model_name_param,
     pod_task,
@@ -27,7 +28,7 @@ with DAG(
     params={
         "model_name": model_name_param("iris"),
         "alias": Param("champion", type="string", pattern=r"^[a-z][a-z0-9_-]{0,31}$", maxLength=32),
-        "dataset": Param("iris", type="string", enum=["iris", "wine", "breast_cancer"]),
+        "dataset": dataset_param(),
     },
     doc_md=__doc__
     + f"""

@@ -6,13 +6,16 @@ import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-impor
 import pendulum
 from airflow.sdk import DAG, Param, chain
 from mlops_platform import (
+    RUN_TAG_ARGS,
     as_cleanup,
     branch_on_profile,
     cleanup_command,
     dag_defaults,
+    dataset_param,
     int_param,
     load_platform,
     model_name_param,
+    model_type_param,
     pod_task,
     profile_param,
     profile_tasks,
@@ -21,9 +24,6 @@ from mlops_platform import (
 
 cfg = load_platform()
 
-DATASETS = ["iris", "wine", "breast_cancer"]
-MODEL_TYPES = ["logistic_regression", "random_forest", "gradient_boosting", "knn"]
-
 with DAG(
     dag_id="ml_training",
     schedule=None,
@@ -31,8 +31,8 @@ with DAG(
     tags=["mlops", "training"],
     params={
         "profile": profile_param(cfg),
-        "dataset": Param("iris", type="string", enum=DATASETS, description="scikit-learn data set"),
-        "model_type": Param("logistic_regression", type="string", enum=MODEL_TYPES),
+        "dataset": dataset_param(),
+        "model_type": model_type_param("logistic_regression"),
         "model_name": model_name_param("iris"),
         "seed": int_param(42, 0, 2**31 - 1, "Random seed of the train/test split"),
         "experiment": Param(
@@ -69,10 +69,7 @@ slots of the GPU pool. `register` moves the `champion` alias only when the new v
             "{{ params.experiment }}",
             "--run-name",
             "{{ dag.dag_id }}-{{ run_id | mlops_path_segment }}",
-            "--tag",
-            "airflow.dag_id={{ dag.dag_id }}",
-            "--tag",
-            "airflow.run_id={{ run_id }}",
+            *RUN_TAG_ARGS,
         ),
         profiles=cfg.profile_names,
         cfg=cfg,

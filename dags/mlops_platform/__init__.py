@@ -10,7 +10,14 @@ Everything here runs at parse time: it reads one file and builds operators, noth
 
 from __future__ import annotations
 
-from .common import PATH_FILTER, WORKSPACE_SUBPATH_TEMPLATE, as_cleanup, dag_defaults, path_segment
+from .common import (
+    PATH_FILTER,
+    RUN_TAG_ARGS,
+    WORKSPACE_SUBPATH_TEMPLATE,
+    as_cleanup,
+    dag_defaults,
+    path_segment,
+)
 from .config import (
     PlatformConfig,
     PlatformConfigError,
@@ -19,12 +26,16 @@ from .config import (
     parse_platform,
 )
 from .params import (
+    DATASETS,
+    MODEL_TYPES,
     command_param,
+    dataset_param,
     env_param,
     image_name_param,
     image_tag_param,
     int_param,
     model_name_param,
+    model_type_param,
     profile_param,
     profiles_param,
     relative_path_param,
@@ -60,6 +71,7 @@ __all__ = [
     "as_cleanup",
     "GPU_RESOURCE",
     "PATH_FILTER",
+    "RUN_TAG_ARGS",
     "WORKSPACE_SUBPATH_TEMPLATE",
     "MlopsPodOperator",
     "PlatformConfig",
@@ -67,6 +79,10 @@ __all__ = [
     "Profile",
     "branch_on_profile",
     "command_param",
+    "DATASETS",
+    "dataset_param",
+    "MODEL_TYPES",
+    "model_type_param",
     "dag_defaults",
     "env_param",
     "image_name_param",

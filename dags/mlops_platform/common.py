@@ -13,6 +13,9 @@ WORKSPACE_SUBPATH_TEMPLATE = "{{ dag.dag_id }}/{{ run_id | " + PATH_FILTER + " }
 DEFAULT_OWNER = "mlops"
 PART_OF_LABEL = {"app.kubernetes.io/part-of": "airflow-mlops", "app.kubernetes.io/managed-by": "airflow"}
 
+# Trainer arguments that tag the MLflow run with the Airflow run it belongs to.
+RUN_TAG_ARGS = ("--tag", "airflow.dag_id={{ dag.dag_id }}", "--tag", "airflow.run_id={{ run_id }}")
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 

@@ -120,6 +120,20 @@ def command_param(default: list[str], max_items: int = 64, max_item_length: int 
     )
 
 
+# The trainer's choices (images/trainer mlops_trainer.models); tests/dags/test_trainer_cli.py
+# checks that every DAG offers a subset of them.
+DATASETS = ("iris", "wine", "breast_cancer")
+MODEL_TYPES = ("logistic_regression", "random_forest", "gradient_boosting", "knn")
+
+
+def dataset_param(default: str = "iris") -> Param:
+    return Param(default, type="string", enum=list(DATASETS), description="scikit-learn data set")
+
+
+def model_type_param(default: str) -> Param:
+    return Param(default, type="string", enum=list(MODEL_TYPES))
+
+
 def model_name_param(default: str) -> Param:
     return string_param(default, MODEL_NAME_PATTERN, "Registered model name", max_length=40, title="Model")
 

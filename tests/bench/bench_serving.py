@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from tests.images import procs
+from tests.support.net import free_port
 
 MAX_DURATION_S = 120
 MAX_RATE = 2000
@@ -118,7 +119,7 @@ def run_load(port: int, bodies: list[bytes], rate: float, duration: float, clien
 def bench(
     model_dir: Path, workers: int, args: argparse.Namespace, columns: list[str], rows: list[list[float]]
 ) -> dict:
-    port = procs.free_port()
+    port = free_port()
     home = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     env = procs.base_env(home)
     if args.no_access_log:

@@ -70,12 +70,11 @@ def prod_bag(platform_envs, dagbags):
     return platform_envs["production.example"], dagbags["production.example"]
 
 
-@pytest.mark.parametrize(("dag_id", "conf", "why"), ADVERSARIAL, ids=[f"{d}:{w}" for d, _, w in ADVERSARIAL])
-def test_adversarial_conf_is_rejected_before_any_pod(prod_bag, monkeypatch, dag_id, conf, why) -> None:
-    from airflow.exceptions import ParamValidationError
+@pytest.fixture()
+def built_pods(monkeypatch) -> list[str]:
+    """Task ids of every pod the operator builds during the test (a spy on the real builder)."""
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
-    env, bag = prod_bag
     built: list[str] = []
     original = KubernetesPodOperator.build_pod_request_obj
 
@@ -84,6 +83,14 @@ def test_adversarial_conf_is_rejected_before_any_pod(prod_bag, monkeypatch, dag_
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(KubernetesPodOperator, "build_pod_request_obj", spy)
+    return built
+
+
+@pytest.mark.parametrize(("dag_id", "conf", "why"), ADVERSARIAL, ids=[f"{d}:{w}" for d, _, w in ADVERSARIAL])
+def test_adversarial_conf_is_rejected_before_any_pod(prod_bag, built_pods, dag_id, conf, why) -> None:
+    from airflow.exceptions import ParamValidationError
+
+    env, bag = prod_bag
     dag = bag.dags[dag_id]
     tasks = [(task, index) for d, task, index in pod_tasks(bag) if d.dag_id == dag_id]
     if not tasks:  # ml_serving has no pod task: its params are validated for any task
@@ -92,23 +99,13 @@ def test_adversarial_conf_is_rejected_before_any_pod(prod_bag, monkeypatch, dag_
         for task, index in tasks:
             with pytest.raises(ParamValidationError):
                 build_pod(dag, task, conf=conf, map_index=index, xcoms=SAMPLE_XCOMS)
-    assert built == [], f"a pod was built for {why}"
+    assert built_pods == [], f"a pod was built for {why}"
 
 
-def test_the_spy_sees_a_valid_conf(prod_bag, monkeypatch) -> None:
+def test_the_spy_sees_a_valid_conf(prod_bag, built_pods) -> None:
     """Control: the same path with a valid conf does build the pod (the spy works)."""
-    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-
     env, bag = prod_bag
-    built: list[str] = []
-    original = KubernetesPodOperator.build_pod_request_obj
-
-    def spy(self, *args, **kwargs):
-        built.append(self.task_id)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(KubernetesPodOperator, "build_pod_request_obj", spy)
     dag = bag.dags["run_job"]
     with env.active():
         build_pod(dag, dag.get_task("job_cpu"), conf={"command": ["true"], "tag": "1.0"})
-    assert built == ["job_cpu"]
+    assert built_pods == ["job_cpu"]

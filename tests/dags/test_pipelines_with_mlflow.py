@@ -15,7 +15,6 @@ import copy
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -27,6 +26,7 @@ from tests.dags.conftest import PlatformEnv, load_dagbag
 from tests.dags.dag_tasks import SAMPLE_XCOMS
 from tests.support import paths
 from tests.support.airflow_pods import build_pod
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.processes
 
@@ -40,16 +40,10 @@ if not (ML_BIN / "mlflow").exists() or not (ML_BIN / "mlops-trainer").exists():
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def mlflow_uri(tmp_path_factory):
     root = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
+    port = free_port()
     cmd = [
         str(ML_BIN / "mlflow"), "server",
         "--backend-store-uri", f"sqlite:///{root}/mlflow.db",

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.net import free_port
+
 # The test files that need .venv-mlflow (Makefile `test-images` runs exactly these).
 MLFLOW_TEST_FILES = ["test_trainer_*.py", "test_mlflow_*.py"]
 
@@ -70,7 +72,7 @@ def _server_cmd(root: Path, port: int) -> list[str]:
 def mlflow_server() -> Iterator[MlflowServer]:
     """A real `mlflow server`: sqlite backend, local artifacts proxied with --serve-artifacts."""
     root = Path(tempfile.mkdtemp(prefix="mlflow-server-"))
-    port = procs.free_port()
+    port = free_port()
     log = root / "server.log"
     env = procs.base_env(root)
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # as the chart runs it (mlflow.jobExecution)

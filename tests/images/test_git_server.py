@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import paths
+from tests.support.net import free_port
 
 IMAGE_DIR = paths.IMAGES_DIR / "git-server"
 ENTRYPOINT = IMAGE_DIR / "entrypoint.sh"
@@ -41,12 +42,6 @@ def _keygen(path: Path, comment: str) -> str:
     return Path(f"{path}.pub").read_text().strip()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     """One prepared layout: host keys, authorized keys, client key, env for the entrypoint."""
 
@@ -63,7 +58,7 @@ class Server:
         self.client_key.parent.mkdir()
         self.client_pub = _keygen(self.client_key, "deploy-key")
         self.authorized.write_text(f"# deploy key\n{self.client_pub}\n")
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
     def env(self, **extra: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ import requests
 
 from tests.images import procs
 from tests.images.chart import local_command, render_template
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.processes
 
@@ -28,7 +29,7 @@ def chart_server(tmp_path_factory):
     (dep,) = render_template("templates/mlflow/mlflow-deployment.yaml", values)
     (container,) = dep["spec"]["template"]["spec"]["containers"]
     root = tmp_path_factory.mktemp("chart-server")
-    port = procs.free_port()
+    port = free_port()
     cmd = local_command(container["command"], "--host", "--port", port)
     cmd = [a.replace("/mlflow/", f"{root}/", 1) for a in cmd]
     env = procs.base_env(root)

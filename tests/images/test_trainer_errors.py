@@ -10,8 +10,8 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from tests.images import procs
 from tests.images.trainer_cli import pipeline_args, pod_env, summary, trainer
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.processes
 
@@ -91,7 +91,7 @@ def test_register_before_evaluate(prepared, env, mlflow_server) -> None:
 
 
 def test_unreachable_tracking_uri_fails_fast(prepared, tmp_path) -> None:
-    dead = f"http://127.0.0.1:{procs.free_port()}"  # nothing listens there
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     env = pod_env(tmp_path / "home", dead)
     started = time.monotonic()
     proc = trainer("train", prepared, pipeline_args("train"), env, timeout=60)

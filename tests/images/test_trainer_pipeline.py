@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from tests.images import procs
 from tests.images.chart import local_command, render_template
 from tests.images.trainer_cli import pipeline_args, pod_env, run_pipeline, summary, trainer
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.processes
 
@@ -159,7 +160,7 @@ def model_server(runs, mlflow_server, model_name, tmp_path_factory):
     (container,) = dep["spec"]["template"]["spec"]["containers"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/ping"
     home = tmp_path_factory.mktemp("serve")
-    port = procs.free_port()
+    port = free_port()
     env = procs.base_env(home)
     env["MLFLOW_TRACKING_URI"] = mlflow_server.uri  # the in-cluster Service name does not resolve here
     cmd = local_command(container["command"], "-h", "-p", port)

@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from tests.support import paths
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.processes
 SCRIPT = paths.SCRIPTS_DIR / "gitsync-bootstrap"
@@ -58,12 +59,6 @@ def sshd_binary() -> str:
             return found
         pytest.skip(f"sshd missing and `apt-get install openssh-server` failed: {proc.stderr.strip()[-300:]}")
     pytest.skip("sshd missing and openssh-server cannot be installed here (not root or no apt-get)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

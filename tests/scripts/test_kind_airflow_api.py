@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -29,16 +28,11 @@ from tests.kind.test_04_run_job_bad_conf import BAD_CONFS
 from tests.kind.test_06_task_retry import CONF as RETRY_CONF
 from tests.support import paths
 from tests.support.helm import render_chart
+from tests.support.net import free_port
 from tests.values.overlays import with_overlays
 
 pytestmark = pytest.mark.processes
 AIRFLOW = Path(sys.executable).parent / "airflow"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _platform_dir(root: Path) -> Path:
@@ -71,7 +65,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Airflow]:
     home = tmp / "home"
     home.mkdir()
     (home / "passwords.json").write_text(json.dumps({"admin": "kind-test-password"}))
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),

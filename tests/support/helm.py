@@ -22,7 +22,6 @@ from typing import Any
 import yaml
 
 from . import paths
-from .k8s import validate_objects
 
 
 class HelmError(RuntimeError):
@@ -164,6 +163,9 @@ def render_chart(
     if not include_subchart:
         objects = [o for o in objects if not is_subchart_object(o)]
     if validate:
+        # Imported here: .venv-mlflow renders with this module but has no kubernetes-validate.
+        from .k8s import validate_objects
+
         validate_objects(objects, versions=validate_versions or paths.KUBE_VERSIONS)
     return objects
 
