@@ -36,12 +36,22 @@ help: ## List the targets (default)
 # --- toolchain -----------------------------------------------------------------------
 
 .PHONY: tools
-tools: ## Build the pinned helm and kind into ./bin (needs Go; the two builds run side by side)
+tools: ## Build the pinned helm, kind and the control-plane binaries (cluster-tools) into ./bin (needs Go)
 	@$(MAKE) -j2 $(BIN)/helm $(BIN)/kind
+	@$(MAKE) cluster-tools
 
 # Rebuilt only when the binary in ./bin is not the pinned module version.
+# helm's own release build stamps its default Kubernetes version (used by `helm template` and
+# `helm lint` without --kube-version) from the client-go it is built with: v0.35 -> 1.35 for
+# helm v3.20.2. A plain `go install` leaves the default at 1.20, below our kubeVersion.
+HELM_KUBE_MAJOR := 1
+HELM_KUBE_MINOR := 35
+HELM_LDFLAGS := -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+  $(foreach p,pkg/chartutil pkg/lint/rules,-X helm.sh/helm/v3/$(p).k8sVersionMajor=$(HELM_KUBE_MAJOR) \
+  -X helm.sh/helm/v3/$(p).k8sVersionMinor=$(HELM_KUBE_MINOR))
+
 $(BIN)/helm: FORCE
-	@GO_LDFLAGS="-s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION)" \
+	@GO_LDFLAGS="$(strip $(HELM_LDFLAGS))" \
 	  scripts/install-go-tool helm.sh/helm/v3/cmd/helm helm.sh/helm/v3 $(HELM_VERSION) $(BIN)
 
 $(BIN)/kind: FORCE
@@ -112,8 +122,9 @@ docs: ## Regenerate the parameter tables of charts/airflow-mlops/README.md from 
 
 .PHONY: test
 test: tools venv venv-mlflow deps system-packages lint ## Run the whole test suite (every tier that can run on this machine)
-	@$(VENV)/bin/pytest $(PYTEST_PAR) $(PYTEST_ARGS)
+	@$(VENV)/bin/pytest $(PYTEST_PAR) --ignore=tests/cluster $(PYTEST_ARGS)
 	@$(MAKE) test-images
+	@$(MAKE) test-cluster
 
 .PHONY: system-packages
 system-packages: ## Install sshd (real git-over-SSH tests) and shellcheck from Debian when missing (root only)
@@ -165,6 +176,41 @@ $(KIND_VENV_STAMP): $(KIND_LOCK)
 	@$(KIND_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r $(KIND_LOCK)
 	@$(KIND_VENV)/bin/pip check
 	@touch $@
+
+# --- control plane: a local Kubernetes control plane with simulated (kwok) GPU nodes ----------
+# Pinned here and in the tools modules tools/control-plane/{kubernetes,etcd}/go.mod
+# (tests/cluster/test_tools_pins.py checks they agree). Each binary is rebuilt only when the
+# one in ./bin is not the pinned version. Every server listens on 127.0.0.1 only.
+KUBERNETES_VERSION := v1.35.4
+ETCD_VERSION       := v3.6.16
+KWOK_VERSION       := v0.7.0
+CLUSTER_DIR        ?= $(REPO)/.cluster/local
+
+.PHONY: cluster-tools
+cluster-tools: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok into ./bin (pinned; needs Go)
+	@$(MAKE) -j2 $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kwok
+
+# One go build links the three Kubernetes binaries (kube-apiserver stands for all of them).
+$(BIN)/kube-apiserver: FORCE
+	@scripts/cluster-tools kubernetes $(KUBERNETES_VERSION) $(BIN)
+
+$(BIN)/etcd: FORCE
+	@scripts/cluster-tools etcd $(ETCD_VERSION) $(BIN)
+
+$(BIN)/kwok: FORCE
+	@GO_LDFLAGS="-s -w" scripts/install-go-tool sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok $(KWOK_VERSION) $(BIN)
+
+.PHONY: cluster-up
+cluster-up: cluster-tools ## Start (or reuse) the local control plane: etcd, apiserver, controller-manager, scheduler, kwok GPU nodes (.cluster/)
+	@CLUSTER_DIR=$(CLUSTER_DIR) scripts/cluster-up
+
+.PHONY: cluster-down
+cluster-down: ## Stop every process of the local control plane (keeps .cluster/logs)
+	@CLUSTER_DIR=$(CLUSTER_DIR) scripts/cluster-down
+
+.PHONY: test-cluster
+test-cluster: tools venv ## Control-plane tier: tests/cluster in one process against one local control plane (part of `make test`)
+	@$(VENV)/bin/pytest -p no:xdist tests/cluster $(PYTEST_ARGS)
 
 .PHONY: clean
 clean: ## Remove ./bin, the virtualenvs and helm's local cache

@@ -1,0 +1,92 @@
+"""The control-plane tools are pinned once: the Makefile versions and the tools modules agree.
+
+Needs no cluster and no Go: it reads the Makefile and tools/control-plane/*/go.mod.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.support.paths import REPO
+
+TOOLS = REPO / "tools" / "control-plane"
+
+
+def makefile_var(name: str) -> str:
+    match = re.search(rf"^{name}\s*:=\s*(\S+)\s*$", (REPO / "Makefile").read_text(), re.M)
+    assert match, f"{name} is not set in the Makefile"
+    return match.group(1)
+
+
+def gomod(component: str) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """(require, replace) of tools/control-plane/<component>/go.mod: module -> version,
+    module -> (target module, target version); single lines and blocks alike."""
+    text = re.sub(r"//.*", "", (TOOLS / component / "go.mod").read_text())
+    require: dict[str, str] = {}
+    replace: dict[str, tuple[str, str]] = {}
+    block = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if block and line == ")":
+            block = None
+            continue
+        words = line.split()
+        if words[0] in ("require", "replace") and words[-1] == "(":
+            block = words[0]
+            continue
+        kind = block
+        if words[0] in ("require", "replace"):
+            kind, words = words[0], words[1:]
+        if kind == "require":
+            require[words[0]] = words[1]
+        elif kind == "replace":
+            left, right = " ".join(words).split("=>")
+            replace[left.split()[0]] = tuple(right.split())  # type: ignore[assignment]
+    return require, replace
+
+
+def test_kubernetes_module_pins_the_makefile_version():
+    version = makefile_var("KUBERNETES_VERSION")
+    require, replace = gomod("kubernetes")
+    assert require["k8s.io/kubernetes"] == version
+    # every staging module is replaced by its published release of the same minor
+    staging = "v0." + version.removeprefix("v1.")
+    assert replace, "no replace directives: go build would look for ./staging"
+    for module, (target, target_version) in replace.items():
+        assert module.startswith("k8s.io/"), module
+        assert target == module and target_version == staging, (module, target, target_version)
+
+
+def test_etcd_module_pins_the_makefile_version():
+    version = makefile_var("ETCD_VERSION")
+    require, replace = gomod("etcd")
+    assert require["go.etcd.io/etcd/server/v3"] == version
+    # the server's sibling modules at the same release (its go.mod points them at ../)
+    for module in ("go.etcd.io/etcd/api/v3", "go.etcd.io/etcd/client/pkg/v3", "go.etcd.io/etcd/client/v3",
+                   "go.etcd.io/etcd/pkg/v3"):
+        assert replace[module] == (module, version), module
+
+
+@pytest.mark.parametrize("component", ["kubernetes", "etcd"])
+def test_tools_go_imports_the_built_commands(component):
+    text = (TOOLS / component / "tools.go").read_text()
+    assert "//go:build tools" in text
+    makefile = (REPO / "scripts" / "cluster-tools").read_text()
+    for pkg in re.findall(r'_ "([^"]+)"', text):
+        assert pkg in makefile, f"{pkg} is imported by tools.go but not built by scripts/cluster-tools"
+
+
+def test_kwok_version_is_pinned_and_used():
+    version = makefile_var("KWOK_VERSION")
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", version)
+    assert "sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok $(KWOK_VERSION)" in (REPO / "Makefile").read_text()
+
+
+def test_kubernetes_version_is_stamped_from_the_pin():
+    script = (REPO / "scripts" / "cluster-tools").read_text()
+    for var in ("gitVersion=$version", "gitMajor=$major", "gitMinor=$minor"):
+        assert f"k8s.io/component-base/version.{var}" in script
