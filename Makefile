@@ -198,7 +198,7 @@ $(BIN)/etcd: FORCE
 	@scripts/cluster-tools etcd $(ETCD_VERSION) $(BIN)
 
 $(BIN)/kwok: FORCE
-	@GO_LDFLAGS="-s -w" scripts/install-go-tool sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok $(KWOK_VERSION) $(BIN)
+	@scripts/install-go-tool sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok $(KWOK_VERSION) $(BIN)
 
 .PHONY: cluster-up
 cluster-up: cluster-tools ## Start (or reuse) the local control plane: etcd, apiserver, controller-manager, scheduler, kwok GPU nodes (.cluster/)

@@ -1,0 +1,185 @@
+"""Bad input and process hygiene of scripts/cluster-up, cluster-down and cluster-tools.
+
+kwok nodes run no containers. These tests start their own control planes in temporary state
+directories on free ports (apart from the session's), and check after each failure that no
+process of that state directory is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.cluster import BIN, SCRIPTS, run_script
+
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
+def free_port_base() -> int:
+    """The first of 5 consecutive free ports on 127.0.0.1, below the ephemeral range."""
+    for _ in range(200):
+        base = random.randrange(20000, 32000)
+        socks = []
+        try:
+            for port in range(base, base + 5):
+                s = socket.socket()
+                s.bind(("127.0.0.1", port))
+                socks.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no 5 consecutive free ports")
+
+
+def processes_of(state_dir: Path) -> list[str]:
+    """Command lines of the live processes that have state_dir on their command line."""
+    marker = str(state_dir.resolve()) + "/"
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        exe = cmdline.split(" ", 1)[0].rsplit("/", 1)[-1]
+        if marker in cmdline and exe in COMPONENTS:
+            found.append(f"{proc.name}: {cmdline[:150]}")
+    return found
+
+
+def one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{stderr}"
+    return lines[0]
+
+
+@pytest.fixture
+def state(tmp_path):
+    """A temporary state directory and a free port range; every process of it is stopped afterwards."""
+    state_dir = tmp_path / "cluster"
+    base = free_port_base()
+    yield state_dir, base
+    run_script("cluster-down", state_dir, base, timeout=60)
+    assert processes_of(state_dir) == []
+
+
+def test_missing_binaries_name_the_target(state, tmp_path):
+    state_dir, base = state
+    proc = run_script("cluster-up", state_dir, base, CLUSTER_BIN=str(tmp_path / "no-bin"))
+    assert proc.returncode == 1
+    line = one_line(proc.stderr)
+    assert "make cluster-tools" in line and "kube-apiserver" in line, line
+    assert processes_of(state_dir) == []
+
+
+def test_cluster_tools_without_go_names_what_to_do(tmp_path):
+    go = shutil.which("go")
+    path = ":".join(p for p in os.environ["PATH"].split(":") if not go or Path(p).resolve() != Path(go).resolve().parent)
+    env = dict(os.environ, PATH=path)
+    assert shutil.which("go", path=path) is None
+    proc = subprocess.run([str(SCRIPTS / "cluster-tools"), "etcd", "v3.6.16", str(tmp_path / "bin")],
+                          env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    line = one_line(proc.stderr)
+    assert "Go is required" in line and "make cluster-tools" in line, line
+
+
+def test_cluster_tools_refuses_a_version_that_disagrees_with_go_mod(tmp_path):
+    proc = subprocess.run([str(SCRIPTS / "cluster-tools"), "kubernetes", "v1.35.0", str(tmp_path / "bin")],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert "change both together" in one_line(proc.stderr)
+
+
+def test_port_in_use_stops_with_one_line_and_no_process(state):
+    state_dir, base = state
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", base + 1))  # the etcd client port
+        holder.listen()
+        proc = run_script("cluster-up", state_dir, base)
+    assert proc.returncode == 1
+    line = one_line(proc.stderr)
+    assert f"port 127.0.0.1:{base + 1} is in use (pid {os.getpid()}" in line, line
+    assert "CLUSTER_PORT_BASE" in line
+    assert processes_of(state_dir) == []
+
+
+def test_deadline_stops_with_one_line_and_no_process(state):
+    state_dir, base = state
+    proc = run_script("cluster-up", state_dir, base, CLUSTER_READY_TIMEOUT="0")
+    assert proc.returncode == 1
+    line = one_line(proc.stderr)
+    assert "within 0s" in line and "logs/" in line, line
+    assert processes_of(state_dir) == []
+    # the log of the component that missed its deadline is kept
+    assert any((state_dir / "logs").glob("*.log"))
+
+
+def pids(state_dir: Path) -> dict[str, str]:
+    return {c: (state_dir / "run" / f"{c}.pid").read_text().strip() for c in COMPONENTS}
+
+
+def test_stale_state_is_restarted_cleanly_and_foreign_pids_are_left_alone(state):
+    state_dir, base = state
+    first = run_script("cluster-up", state_dir, base)
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert "ready in" in first.stdout
+    before = pids(state_dir)
+    assert len(processes_of(state_dir)) == 5
+
+    # a second run reuses the healthy control plane
+    started = time.monotonic()
+    again = run_script("cluster-up", state_dir, base)
+    assert again.returncode == 0, again.stderr
+    assert "reusing the running control plane" in again.stdout
+    assert pids(state_dir) == before
+    print(f"reuse took {time.monotonic() - started:.1f}s")
+
+    # crash: the scheduler dies, and the controller-manager's pid file is lost while it keeps
+    # running (a leftover that would keep a stale cache); the apiserver's pid file names a
+    # process that is not ours (this test), which must survive
+    os.kill(int(before["kube-scheduler"]), 9)
+    (state_dir / "run" / "kube-controller-manager.pid").unlink()
+    (state_dir / "run" / "kube-apiserver.pid").write_text(str(os.getpid()))
+    time.sleep(0.5)
+    restarted = run_script("cluster-up", state_dir, base)
+    assert restarted.returncode == 0, restarted.stderr + restarted.stdout
+    assert "stale state" in restarted.stdout
+    after = pids(state_dir)
+    assert not set(after.values()) & set(before.values())
+    assert len(processes_of(state_dir)) == 5
+    assert (state_dir / "logs.previous" / "kube-scheduler.log").exists()
+
+    down = run_script("cluster-down", state_dir, base)
+    assert down.returncode == 0, down.stderr
+    assert processes_of(state_dir) == []
+    assert (state_dir / "logs" / "kube-apiserver.log").stat().st_size > 0
+    again = run_script("cluster-down", state_dir, base)
+    assert again.returncode == 0 and "nothing runs" in again.stdout
+
+
+def test_second_cluster_up_reuses_the_session_cluster(cluster):
+    before = pids(cluster.state_dir)
+    started = time.monotonic()
+    proc = run_script("cluster-up", cluster.state_dir, cluster.port_base)
+    took = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    assert "reusing the running control plane" in proc.stdout
+    assert pids(cluster.state_dir) == before
+    assert took < 15, took
+
+
+def test_binaries_are_the_built_ones():
+    for name in COMPONENTS:
+        assert (BIN / name).exists(), f"{name} missing: make cluster-tools"

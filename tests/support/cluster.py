@@ -1,0 +1,299 @@
+"""A local Kubernetes control plane for tests (the control-plane tier, tests/cluster).
+
+kwok nodes run no containers: the control plane is real (etcd, kube-apiserver with TLS,
+Node,RBAC authorization, ServiceAccount tokens and PodSecurity admission, kube-controller-manager,
+kube-scheduler), the nodes and the lifecycle of their pods are simulated by kwok
+(scripts/cluster-up prints what is simulated). Anything that needs a running container stays
+with the process tests.
+
+Use it through the session fixture ``cluster`` of tests/cluster/conftest.py::
+
+    def test_something(cluster):
+        cluster.kubeconfig                  # Path of the admin kubeconfig (system:masters)
+        cluster.api                         # kubernetes.client.ApiClient for that kubeconfig
+        cluster.core, cluster.apps, cluster.batch, cluster.rbac, cluster.storage,
+        cluster.networking, cluster.auth    # the typed APIs (CoreV1Api, AppsV1Api, ...)
+        cluster.helm("upgrade", "--install", "mlops", CHART, "-n", "mlops", "--create-namespace",
+                     "--wait", "-f", VALUES)  # ./bin/helm with KUBECONFIG set; CompletedProcess,
+                                            # raises HelmError (with stdout/stderr) unless check=False
+        cluster.namespace("name", labels={...})  # create a namespace (deleted at session end)
+        cluster.wait_for("what", predicate, timeout=60)  # poll until predicate() is truthy
+        cluster.diagnostics(namespace)      # pods, their phases and the namespace's events (text)
+        cluster.component_log("kube-apiserver")  # tail of a component's log
+
+``start_cluster()`` runs scripts/cluster-up once (it reuses a healthy control plane of the same
+state directory) and registers the teardown with atexit; ``Cluster.stop()`` runs
+scripts/cluster-down. The fixture stops the control plane at the end of the session, after
+failures too; ``MLOPS_CLUSTER_KEEP=1`` keeps it running (the next session reuses it).
+
+State: ``.cluster/tests`` (ports 26450-26454 on 127.0.0.1), apart from ``make cluster-up``'s
+``.cluster/local`` (26440-26444), so the tests never touch a developer's cluster.
+
+The nodes: ``kwok-cpu-0``, ``kwok-cpu-1`` and ``kwok-gpu-0``, ``kwok-gpu-1`` (label
+``nvidia.com/gpu.present=true``, taint ``nvidia.com/gpu=present:NoSchedule``, allocatable
+``nvidia.com/gpu: 8``). Pod lifecycle (tools/control-plane/kwok/stages.yaml): restartPolicy
+Always pods Running and Ready; Never/OnFailure pods (Jobs, hooks, task pods) Succeeded after
+``JOB_POD_DELAY_MS`` or the pod annotation ``mlops.test/kwok-delay`` (e.g. "30s");
+``mlops.test/kwok-fail: "true"`` fails a pod (exit code 1); ``mlops.test/kwok-complete: "false"``
+keeps a run-to-completion pod Running. Storage classes ``standard`` (default), ``mlops-shared``,
+``nfs-client``: no provisioner, a pool of static Retain PVs per class (``sim-<class>-<n>``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tests.support.paths import REPO
+
+SCRIPTS = REPO / "scripts"
+BIN = REPO / "bin"
+TEST_STATE_DIR = REPO / ".cluster" / "tests"
+TEST_PORT_BASE = 26450
+JOB_POD_DELAY_MS = 1000
+KEEP_ENV = "MLOPS_CLUSTER_KEEP"
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+T = TypeVar("T")
+
+
+class ClusterError(RuntimeError):
+    """scripts/cluster-up or cluster-down failed; the message is their output."""
+
+
+class HelmError(AssertionError):
+    """helm exited non-zero; the message holds the command, its stdout and stderr."""
+
+
+def script_env(state_dir: Path, port_base: int, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        CLUSTER_DIR=str(state_dir),
+        CLUSTER_PORT_BASE=str(port_base),
+        CLUSTER_JOB_POD_DELAY_MS=str(JOB_POD_DELAY_MS),
+    )
+    env.update(extra)
+    return env
+
+
+def run_script(name: str, state_dir: Path, port_base: int, timeout: float = 180, **extra: str):
+    """Run scripts/<name> for a state directory; CompletedProcess (text), never raises on exit code."""
+    return subprocess.run(
+        [str(SCRIPTS / name)],
+        env=script_env(state_dir, port_base, **extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@dataclass
+class Cluster:
+    state_dir: Path
+    port_base: int
+    kubeconfig: Path
+    up_output: str = ""
+    up_seconds: float = 0.0
+    _api: Any = field(default=None, repr=False)
+    _namespaces: list[str] = field(default_factory=list, repr=False)
+    _stopped: bool = field(default=False, repr=False)
+
+    # --- clients ---------------------------------------------------------------------------
+    @property
+    def api(self):
+        """kubernetes.client.ApiClient authenticated as the cluster administrator."""
+        if self._api is None:
+            from kubernetes import config
+
+            self._api = config.new_client_from_config(config_file=str(self.kubeconfig))
+        return self._api
+
+    def _typed(self, name: str):
+        from kubernetes import client
+
+        return getattr(client, name)(self.api)
+
+    @property
+    def core(self):
+        return self._typed("CoreV1Api")
+
+    @property
+    def apps(self):
+        return self._typed("AppsV1Api")
+
+    @property
+    def batch(self):
+        return self._typed("BatchV1Api")
+
+    @property
+    def rbac(self):
+        return self._typed("RbacAuthorizationV1Api")
+
+    @property
+    def storage(self):
+        return self._typed("StorageV1Api")
+
+    @property
+    def networking(self):
+        return self._typed("NetworkingV1Api")
+
+    @property
+    def auth(self):
+        return self._typed("AuthorizationV1Api")
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.port_base}"
+
+    # --- helpers ---------------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        """Environment for tools run against this cluster (KUBECONFIG, helm homes in the checkout)."""
+        env = dict(os.environ)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        for var, sub in (("HELM_CONFIG_HOME", "config"), ("HELM_CACHE_HOME", "cache"), ("HELM_DATA_HOME", "data")):
+            env.setdefault(var, str(REPO / ".helm" / sub))
+        return env
+
+    def helm(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        """Run the pinned ./bin/helm against this cluster (KUBECONFIG set); text output."""
+        helm = BIN / "helm"
+        if not helm.exists():
+            raise HelmError("./bin/helm is missing: run `make tools`")
+        proc = subprocess.run(
+            [str(helm), *args], env=self.env(), capture_output=True, text=True, timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        if check and proc.returncode != 0:
+            raise HelmError(
+                f"helm {' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+            )
+        return proc
+
+    def namespace(self, name: str, labels: dict[str, str] | None = None) -> str:
+        """Create a namespace (kept if it exists); deleted when the cluster stops."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        body = client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels or {}))
+        try:
+            self.core.create_namespace(body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            if labels:
+                self.core.patch_namespace(name, {"metadata": {"labels": labels}})
+        self._namespaces.append(name)
+        return name
+
+    def wait_for(self, what: str, predicate: Callable[[], T], timeout: float = 60, interval: float = 0.5) -> T:
+        """Poll predicate() until it returns something truthy; AssertionError naming `what` after timeout."""
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while True:
+            try:
+                result = predicate()
+                if result:
+                    return result
+            except Exception as exc:  # keep polling: objects appear, the API may be busy
+                last_error = exc
+            if time.monotonic() > deadline:
+                detail = f" (last error: {last_error})" if last_error else ""
+                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+            time.sleep(interval)
+
+    def component_log(self, component: str, lines: int = 40) -> str:
+        path = self.state_dir / "logs" / f"{component}.log"
+        if not path.exists():
+            return f"(no log {path})"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def diagnostics(self, namespace: str) -> str:
+        """Pods (phase, node, reason) and the events of a namespace, for assertion messages."""
+        out = [f"--- pods in {namespace}"]
+        try:
+            for pod in self.core.list_namespaced_pod(namespace).items:
+                out.append(
+                    f"{pod.metadata.name}: {pod.status.phase} node={pod.spec.node_name} "
+                    f"reason={pod.status.reason} conditions="
+                    + ",".join(f"{c.type}={c.status}" for c in (pod.status.conditions or []))
+                )
+            out.append(f"--- events in {namespace}")
+            for ev in self.core.list_namespaced_event(namespace).items[-30:]:
+                out.append(f"{ev.type} {ev.reason} {ev.involved_object.kind}/{ev.involved_object.name}: {ev.message}")
+        except Exception as exc:
+            out.append(f"(cannot list: {exc})")
+        return "\n".join(out)
+
+    def stop(self) -> None:
+        """scripts/cluster-down (idempotent); namespaces go with the etcd data."""
+        if self._stopped:
+            return
+        self._stopped = True
+        proc = run_script("cluster-down", self.state_dir, self.port_base, timeout=120)
+        if proc.returncode != 0:
+            raise ClusterError(f"cluster-down failed:\n{proc.stdout}{proc.stderr}")
+
+
+def start_cluster(state_dir: Path = TEST_STATE_DIR, port_base: int = TEST_PORT_BASE,
+                  register_atexit: bool = True) -> Cluster:
+    """scripts/cluster-up for state_dir (reuses a healthy control plane); ClusterError on failure."""
+    missing = [b for b in BINARIES if not (BIN / b).exists()]
+    if missing:
+        raise ClusterError(f"{', '.join(missing)} missing in ./bin: run `make cluster-tools`")
+    started = time.monotonic()
+    proc = run_script("cluster-up", state_dir, port_base, timeout=300)
+    if proc.returncode != 0:
+        raise ClusterError(f"cluster-up failed: {proc.stderr.strip()}\n{proc.stdout}")
+    cluster = Cluster(
+        state_dir=state_dir,
+        port_base=port_base,
+        kubeconfig=state_dir / "kubeconfig",
+        up_output=proc.stdout,
+        up_seconds=time.monotonic() - started,
+    )
+    if register_atexit and not os.environ.get(KEEP_ENV):
+        atexit.register(_stop_quietly, cluster)
+        _stop_on_sigterm()
+    return cluster
+
+
+def _stop_quietly(cluster: Cluster) -> None:
+    try:
+        cluster.stop()
+    except Exception as exc:  # at exit: report, never raise
+        print(f"cluster teardown: {exc}")
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (CI cancelling the job) runs the atexit teardown instead of killing pytest outright."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(SystemExit(128 + signum)))
+
+
+def cluster_fixture(scope: str = "session"):
+    """A pytest fixture (put it in a conftest as ``cluster = cluster_fixture()``) yielding a
+    started Cluster and stopping it afterwards, after failures too (unless MLOPS_CLUSTER_KEEP=1)."""
+    import pytest
+
+    @pytest.fixture(scope=scope, name="cluster")
+    def _cluster() -> Iterator[Cluster]:
+        try:
+            cluster = start_cluster()
+        except ClusterError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        print(f"\ncontrol plane up in {cluster.up_seconds:.1f}s ({cluster.state_dir})")
+        try:
+            yield cluster
+        finally:
+            if not os.environ.get(KEEP_ENV):
+                cluster.stop()
+
+    return _cluster
