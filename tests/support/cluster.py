@@ -272,10 +272,15 @@ def _stop_quietly(cluster: Cluster) -> None:
         print(f"cluster teardown: {exc}")
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _stop_on_sigterm() -> None:
-    """SIGTERM (CI cancelling the job) runs the atexit teardown instead of killing pytest outright."""
+    """SIGTERM (CI cancelling the job) stops the session like Ctrl-C: pytest tears the fixtures
+    down (the control plane stops) instead of dying with the processes left running."""
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(SystemExit(128 + signum)))
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 def cluster_fixture(scope: str = "session"):
