@@ -313,3 +313,50 @@ def test_every_server_listens_on_loopback_only(cluster):
     for line in ours:
         local = line.split()[4]
         assert local.startswith("127.0.0.1:"), line
+
+
+def test_helm_installs_a_chart_with_a_hook_job_and_a_kube_version_constraint(cluster, tmp_path):
+    """The fixture's helm talks to this cluster; the stamped server version satisfies a
+    kubeVersion constraint (an unstamped v0.0.0-master would not); a hook Job completes via kwok."""
+    chart = tmp_path / "probe"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: probe\nversion: 0.1.0\nkubeVersion: '>=1.33.0-0'\n")
+    (chart / "templates" / "objects.yaml").write_text("""\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: probe}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: probe}}
+  template:
+    metadata: {labels: {app: probe}}
+    spec:
+      containers: [{name: main, image: registry.invalid/probe:1}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: probe-hook
+  annotations:
+    helm.sh/hook: post-install
+    helm.sh/hook-delete-policy: before-hook-creation
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: registry.invalid/probe:1}]
+""")
+    ns = "smoke-helm"
+    started = time.monotonic()
+    cluster.helm("install", "probe", str(chart), "-n", ns, "--create-namespace", "--wait", "--wait-for-jobs",
+                 "--timeout", "60s")
+    took = time.monotonic() - started
+    status = cluster.helm("status", "probe", "-n", ns, "-o", "json")
+    assert json.loads(status.stdout)["info"]["status"] == "deployed"
+    hook = cluster.batch.read_namespaced_job_status("probe-hook", ns)
+    assert hook.status.succeeded == 1
+    assert cluster.apps.read_namespaced_deployment_status("probe", ns).status.available_replicas == 1
+    print(f"helm install --wait with a hook Job: {took:.1f}s")
+    cluster.helm("uninstall", "probe", "-n", ns, "--wait")
