@@ -201,11 +201,11 @@ $(BIN)/kwok: FORCE
 	@scripts/install-go-tool sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok $(KWOK_VERSION) $(BIN)
 
 .PHONY: cluster-up
-cluster-up: cluster-tools ## Start (or reuse) the local control plane: etcd, apiserver, controller-manager, scheduler, kwok GPU nodes (.cluster/)
+cluster-up: cluster-tools ## Start (or reuse) the local control plane: etcd, apiserver, controller-manager, scheduler, kwok GPU nodes (.cluster/local)
 	@CLUSTER_DIR=$(CLUSTER_DIR) scripts/cluster-up
 
 .PHONY: cluster-down
-cluster-down: ## Stop every process of the local control plane (keeps .cluster/logs)
+cluster-down: ## Stop every process of the local control plane (keeps .cluster/local/logs)
 	@CLUSTER_DIR=$(CLUSTER_DIR) scripts/cluster-down
 
 .PHONY: test-cluster

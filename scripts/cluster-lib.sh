@@ -38,17 +38,30 @@ RUN_DIR=$CLUSTER_DIR/run
 LOG_DIR=$CLUSTER_DIR/logs
 PKI_DIR=$CLUSTER_DIR/pki
 
+# lock_state: one cluster-up/cluster-down at a time per state directory (fd 8; the started
+# servers do not inherit it).
+lock_state() {
+  exec 8>"$CLUSTER_DIR/.lock"
+  if ! flock -n 8; then
+    echo "cluster: another cluster-up/cluster-down runs on $CLUSTER_DIR; waiting for it"
+    flock -w 600 8 || {
+      echo "cluster: $CLUSTER_DIR/.lock still held after 10 min: is a cluster-up hanging?" >&2
+      exit 1
+    }
+  fi
+}
+
 # is_ours PID [NAME]: the process is alive, runs one of our binaries (NAME when given) and has
 # this state directory on its command line. Guards every kill against reused pids and against
 # processes of other state directories.
 is_ours() {
-  local pid=$1 name=${2:-} cmdline exe
+  local pid=$1 name=${2:-} args=() cmdline exe
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  [[ -r /proc/$pid/cmdline ]] || return 1
-  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-  [[ -n "$cmdline" ]] || return 1
-  exe=${cmdline%% *}
-  exe=${exe##*/}
+  # builtins only: this runs for every process of the machine when looking for leftovers
+  mapfile -d '' -t args 2>/dev/null <"/proc/$pid/cmdline" || return 1
+  ((${#args[@]})) || return 1
+  cmdline="${args[*]}"
+  exe=${args[0]##*/}
   if [[ -n "$name" ]]; then
     [[ "$exe" == "$name" ]] || return 1
   else
@@ -111,9 +124,10 @@ stop_group() {
 }
 
 process_name() {
-  local exe
-  exe=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | awk '{print $1}') || true
-  echo "${exe##*/}"
+  local args=()
+  mapfile -d '' -t args 2>/dev/null <"/proc/$1/cmdline" || true
+  ((${#args[@]})) || return 0
+  echo "${args[0]##*/}"
 }
 
 # stop_all: every process of this state directory, in the reverse order of the start: the

@@ -8,7 +8,6 @@ process of that state directory is left running.
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import socket
 import subprocess
@@ -17,28 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import BIN, SCRIPTS, run_script
+from tests.support.cluster import BIN, SCRIPTS, free_port_base, run_script
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-
-
-def free_port_base() -> int:
-    """The first of 5 consecutive free ports on 127.0.0.1, below the ephemeral range."""
-    for _ in range(200):
-        base = random.randrange(20000, 32000)
-        socks = []
-        try:
-            for port in range(base, base + 5):
-                s = socket.socket()
-                s.bind(("127.0.0.1", port))
-                socks.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no 5 consecutive free ports")
 
 
 def processes_of(state_dir: Path) -> list[str]:

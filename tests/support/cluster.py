@@ -26,8 +26,9 @@ state directory) and registers the teardown with atexit; ``Cluster.stop()`` runs
 scripts/cluster-down. The fixture stops the control plane at the end of the session, after
 failures too; ``MLOPS_CLUSTER_KEEP=1`` keeps it running (the next session reuses it).
 
-State: ``.cluster/tests`` (ports 26450-26454 on 127.0.0.1), apart from ``make cluster-up``'s
-``.cluster/local`` (26440-26444), so the tests never touch a developer's cluster.
+State: ``.cluster/tests`` (ports 26450-26454 on 127.0.0.1, another free range when those are
+taken, or ``MLOPS_CLUSTER_PORT_BASE``), apart from ``make cluster-up``'s ``.cluster/local``
+(26440-26444), so the tests never touch a developer's cluster.
 
 The nodes: ``kwok-cpu-0``, ``kwok-cpu-1`` and ``kwok-gpu-0``, ``kwok-gpu-1`` (label
 ``nvidia.com/gpu.present=true``, taint ``nvidia.com/gpu=present:NoSchedule``, allocatable
@@ -43,7 +44,10 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
+import re
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -242,9 +246,51 @@ class Cluster:
             raise ClusterError(f"cluster-down failed:\n{proc.stdout}{proc.stderr}")
 
 
-def start_cluster(state_dir: Path = TEST_STATE_DIR, port_base: int = TEST_PORT_BASE,
+def ports_free(base: int, count: int = 5) -> bool:
+    socks = []
+    try:
+        for port in range(base, base + count):
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
+
+
+def free_port_base() -> int:
+    """The first of 5 consecutive free ports on 127.0.0.1, below the ephemeral range."""
+    for _ in range(200):
+        base = random.randrange(20000, 32000)
+        if ports_free(base):
+            return base
+    raise ClusterError("no 5 consecutive free ports on 127.0.0.1")
+
+
+def choose_port_base(state_dir: Path) -> int:
+    """MLOPS_CLUSTER_PORT_BASE; else the ports of a control plane still running in state_dir
+    (kept by MLOPS_CLUSTER_KEEP=1: reused); else TEST_PORT_BASE when free; else a free range
+    (another checkout's tests may hold the default)."""
+    if os.environ.get("MLOPS_CLUSTER_PORT_BASE"):
+        return int(os.environ["MLOPS_CLUSTER_PORT_BASE"])
+    stamp = state_dir / "cluster.stamp"
+    pid_file = state_dir / "run" / "kube-apiserver.pid"
+    if stamp.exists() and pid_file.exists():
+        match = re.search(r"ports=(\d+)", stamp.read_text())
+        if match and Path(f"/proc/{pid_file.read_text().strip()}").exists():
+            return int(match.group(1))
+    return TEST_PORT_BASE if ports_free(TEST_PORT_BASE) else free_port_base()
+
+
+def start_cluster(state_dir: Path = TEST_STATE_DIR, port_base: int | None = None,
                   register_atexit: bool = True) -> Cluster:
-    """scripts/cluster-up for state_dir (reuses a healthy control plane); ClusterError on failure."""
+    """scripts/cluster-up for state_dir (reuses a healthy control plane); ClusterError on failure.
+    port_base: see choose_port_base()."""
+    if port_base is None:
+        port_base = choose_port_base(state_dir)
     missing = [b for b in BINARIES if not (BIN / b).exists()]
     if missing:
         raise ClusterError(f"{', '.join(missing)} missing in ./bin: run `make cluster-tools`")
