@@ -5,7 +5,7 @@
 # Environment (all optional):
 #   CLUSTER_DIR         state directory (default: <repo>/.cluster/local; the tests use .cluster/tests)
 #   CLUSTER_BIN         directory of the binaries (default: <repo>/bin, built by `make cluster-tools`)
-#   CLUSTER_PORT_BASE   first of four consecutive ports on 127.0.0.1 (default 26440):
+#   CLUSTER_PORT_BASE   first of five consecutive ports on 127.0.0.1 (default 26440):
 #                       +0 kube-apiserver, +1 etcd clients, +2 etcd peers, +3 controller-manager,
 #                       +4 scheduler (kwok listens on no port)
 #   CLUSTER_STOP_TIMEOUT seconds between SIGTERM and SIGKILL (default 10)
