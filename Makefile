@@ -8,7 +8,7 @@ REPO       := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BIN        := $(REPO)/bin
 export PATH := $(BIN):$(PATH)
 
-# Pinned toolchain (DESIGN.md section 3), built with `go install` into ./bin.
+# Pinned toolchain (README "Versions"), built with `go install` into ./bin.
 HELM_VERSION := v3.20.2
 KIND_VERSION := v0.31.0
 PYTHON       ?= python3
@@ -78,7 +78,7 @@ $(VENV_STAMP): $(TEST_LOCK)
 lock-venv: ## Re-resolve requirements/test.lock (then run `make test` to verify the set)
 	@scripts/lock-venv $(TEST_LOCK)
 
-# MLflow stays out of the Airflow venv (DESIGN.md section 3): .venv-mlflow holds MLflow 3.17.2,
+# MLflow stays out of the Airflow venv (README "Versions"): .venv-mlflow holds MLflow 3.17.2,
 # scikit-learn and the trainer package (editable install of images/trainer), for tests/images
 # and the serving benchmark. Rebuilt only when its lock (or the trainer's pyproject) changes.
 VENV_ML       := $(REPO)/.venv-mlflow
@@ -102,8 +102,16 @@ $(VENV_ML_STAMP): $(ML_LOCK) images/trainer/pyproject.toml
 # --- official chart --------------------------------------------------------------------
 
 .PHONY: deps
-deps: tools ## Download the official Airflow chart 1.20.0 into charts/ (continues offline)
+deps: ## Put the official Airflow chart 1.20.0 into charts/ (from AIRFLOW_CHART_ARCHIVE, else downloaded)
+	@scripts/chart-deps --preflight $(CHART)
+	@$(MAKE) $(BIN)/helm
 	@scripts/chart-deps $(CHART)
+
+.PHONY: template
+template: deps ## Render the whole umbrella for a values file: make template ENV=values/production.example.yaml [RELEASE= NAMESPACE= HELM_ARGS=]
+	@test -n "$(ENV)" || { echo "template: set ENV=<values file>, e.g. make template ENV=values/production.example.yaml" >&2; exit 2; }
+	@test -f "$(ENV)" || { echo "template: ENV=$(ENV): no such values file" >&2; exit 2; }
+	@helm template $(or $(RELEASE),mlops) $(CHART) --namespace $(or $(NAMESPACE),mlops) --values $(ENV) $(HELM_ARGS)
 
 # --- lint ---------------------------------------------------------------------------------
 
@@ -121,7 +129,7 @@ docs: ## Regenerate the parameter tables of charts/airflow-mlops/README.md from 
 # --- tests ----------------------------------------------------------------------------------
 
 .PHONY: test
-test: tools venv venv-mlflow deps system-packages lint ## Run the whole test suite (every tier that can run on this machine)
+test: deps tools venv venv-mlflow system-packages lint ## Run the whole test suite (every tier that can run on this machine)
 	@$(VENV)/bin/pytest $(PYTEST_PAR) --ignore=tests/cluster $(PYTEST_ARGS)
 	@$(MAKE) test-images
 	@$(MAKE) test-cluster
@@ -213,5 +221,5 @@ test-cluster: tools venv ## Control-plane tier: tests/cluster in one process aga
 	@$(VENV)/bin/pytest -p no:xdist tests/cluster $(PYTEST_ARGS)
 
 .PHONY: clean
-clean: ## Remove ./bin, the virtualenvs and helm's local cache
-	rm -rf $(BIN) $(VENV) $(REPO)/.venv-* $(REPO)/.helm $(CHART)/charts
+clean: ## Remove ./bin, the virtualenvs, helm's local cache and the test render cache
+	rm -rf $(BIN) $(VENV) $(REPO)/.venv-* $(REPO)/.helm $(REPO)/.cache $(CHART)/charts

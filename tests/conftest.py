@@ -19,23 +19,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support import paths  # noqa: E402
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip tests that need the official chart when it is not downloaded, with the reason."""
-    if paths.official_chart_present():
-        return
-    skip = pytest.mark.skip(reason=paths.SUBCHART_MISSING_REASON)
-    for item in items:
-        if "subchart" in item.keywords:
-            item.add_marker(skip)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Every chart, values and DAG test renders the umbrella: no official chart, no session."""
+    if not paths.official_chart_present():
+        raise pytest.UsageError(paths.SUBCHART_MISSING_REASON)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    mode = (
-        "umbrella (official chart present)"
-        if paths.official_chart_present()
-        else "platform layer alone (official chart absent: no internet for `make deps`)"
-    )
     return [
-        f"airflow-mlops chart rendering: {mode}",
+        "airflow-mlops chart rendering: the umbrella with the official Airflow chart "
+        f"{paths.OFFICIAL_CHART_VERSION}",
         f"kubernetes versions: {', '.join(paths.KUBE_VERSIONS)}",
     ]

@@ -1,6 +1,6 @@
 """Minimal MLflow REST client (standard library only) for tasks that run inside Airflow.
 
-MLflow itself stays out of the Airflow environment (DESIGN.md section 3); the few calls the
+MLflow itself stays out of the Airflow environment (README, "Versions"); the few calls the
 DAGs need (search runs, resolve an alias, tag a run) are plain JSON over HTTP. Import this
 module inside task functions, never at DAG parse time.
 """

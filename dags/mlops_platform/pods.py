@@ -1,6 +1,6 @@
 """pod_task(): a KubernetesPodOperator wired to the platform (profiles, registry, workspace, pool).
 
-What comes from where (DESIGN.md section 4):
+What comes from where (dags/README.md, "Where things come from"):
 - the pod template of the profile (chart): security context, pull secret, volumes (workspace
   with `subPathExpr: $(MLOPS_WORKSPACE_SUBPATH)`, datasets), GPU placement (affinity,
   tolerations, node selector) and the profile's env (MLOPS_PROFILE, MLOPS_GPUS, HOME,

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from tests.support import paths
-from tests.support.helm import HelmError, helm_template, parse_documents, render_chart
+from tests.support.helm import HelmError, parse_documents, render_chart
 from tests.support.k8s import ObjectValidationError, validate_objects
 
 BAD_DEPLOYMENT = """\
@@ -81,15 +81,6 @@ def test_unknown_top_level_value_is_rejected_by_our_schema() -> None:
     message = str(excinfo.value)
     assert "profilez" in message
     assert "additional properties 'profilez' not allowed" in message
-
-
-@pytest.mark.skipif(paths.official_chart_present(), reason="the official chart is downloaded")
-@pytest.mark.parametrize("enabled", [True, False])
-def test_helm_refuses_a_missing_dependency_whatever_its_condition(enabled: bool) -> None:
-    """Why the harness renders a copy without the dependency when the subchart is absent."""
-    with pytest.raises(HelmError) as excinfo:
-        helm_template(values={"airflow": {"enabled": enabled}}, chart=paths.CHART_DIR)
-    assert "missing in charts/ directory: airflow" in str(excinfo.value)
 
 
 def test_no_stand_in_for_the_official_chart_is_committed() -> None:

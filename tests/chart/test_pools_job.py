@@ -28,7 +28,7 @@ def test_hook_mode_defaults() -> None:
     assert script.index("airflow db check-migrations") < script.index("airflow pools import")
     env = {e["name"]: e for e in c["env"]}
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]["valueFrom"]["secretKeyRef"] == {
-        "name": "mlops-airflow-metadata",  # the official chart's <airflow fullname>-metadata
+        "name": "mlops-metadata",  # the official chart's <airflow.fullname>-metadata: the release
         "key": "connection",
     }
     assert env["MIGRATION_WAIT_TIMEOUT"]["value"] == "600"
@@ -61,9 +61,21 @@ def test_metadata_secret_and_image_follow_the_official_values() -> None:
     env = {e["name"]: e for e in c["env"]}
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]["valueFrom"]["secretKeyRef"]["name"] == "db-uri"
     assert spec["imagePullSecrets"] == [{"name": "a"}, {"name": "b"}]
-    j = job({"airflow": {"fullnameOverride": "af"}})
-    env = {e["name"]: e for e in j["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]["valueFrom"]["secretKeyRef"]["name"] == "af-metadata"
+
+    def secret(values: dict) -> str:
+        env = {e["name"]: e for e in job(values)["spec"]["template"]["spec"]["containers"][0]["env"]}
+        return env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]["valueFrom"]["secretKeyRef"]["name"]
+
+    # fullnameOverride counts only with useStandardNaming (the official airflow.fullname).
+    assert secret({"airflow": {"fullnameOverride": "af"}}) == "mlops-metadata"
+    assert secret({"airflow": {"fullnameOverride": "af", "useStandardNaming": True}}) == "af-metadata"
+    assert secret({"airflow": {"useStandardNaming": True}}) == "mlops-airflow-metadata"
+
+
+def test_image_digest_wins_as_in_the_official_chart() -> None:
+    digest = "sha256:" + "ab" * 32
+    j = job({"airflow": {"images": {"airflow": {"repository": "mlops.local/airflow", "digest": digest}}}})
+    assert j["spec"]["template"]["spec"]["containers"][0]["image"] == f"mlops.local/airflow@{digest}"
 
 
 def test_without_hooks_the_name_changes_with_the_content() -> None:

@@ -173,7 +173,8 @@ def test_role_binding_binds_the_airflow_service_accounts() -> None:
         "name": f"{PREFIX}-serving",
     }
     subjects = {(s["name"], s["namespace"]) for s in rb["subjects"]}
-    assert subjects == {(f"{REL}-airflow-{c}", NS) for c in ("scheduler", "worker", "triggerer")}
+    # LocalExecutor: the scheduler runs the tasks; the triggerer watches deferred pods.
+    assert subjects == {(f"{REL}-airflow-{c}", NS) for c in ("scheduler", "triggerer")}
     (rb,) = find(
         render(with_serving(rbac={"create": True, "serviceAccountNames": ["runner"]})), "RoleBinding"
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.support.helm import find, render_chart
+import pytest
+
+from tests.support.helm import HelmError, find, render_chart
 
 
 def rbac(values: dict, release: str = "mlops") -> list[dict]:
@@ -33,32 +35,56 @@ def test_without_exec() -> None:
     assert all("pods/exec" not in r["resources"] for r in role["rules"])
 
 
-def test_binding_subjects_are_the_official_chart_service_accounts() -> None:
-    (rb,) = find(rbac({"tasks": {"namespace": "mlops-jobs"}}), "RoleBinding")
+def subjects(values: dict, release: str = "mlops") -> set[tuple[str, str]]:
+    (rb,) = find(rbac({"tasks": {"namespace": "mlops-jobs"}, **values}, release=release), "RoleBinding")
     assert rb["metadata"]["namespace"] == "mlops-jobs"
+    return {(s["name"], s["namespace"]) for s in rb["subjects"]}
+
+
+def test_binding_role_ref() -> None:
+    (rb,) = find(rbac({"tasks": {"namespace": "mlops-jobs"}}), "RoleBinding")
     assert rb["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": "Role",
         "name": "mlops-airflow-mlops-task-launcher",
     }
-    subjects = {(s["name"], s["namespace"]) for s in rb["subjects"]}
-    assert subjects == {
-        ("mlops-airflow-scheduler", "mlops"),
-        ("mlops-airflow-worker", "mlops"),
-        ("mlops-airflow-triggerer", "mlops"),
-    }
+
+
+@pytest.mark.parametrize(
+    ("executor", "launchers"),
+    [
+        # LocalExecutor: tasks run inside the scheduler; the official chart renders no worker.
+        ("LocalExecutor", {"scheduler"}),
+        ("CeleryExecutor", {"worker"}),
+        ("KubernetesExecutor", {"worker"}),
+        ("CeleryExecutor,KubernetesExecutor", {"worker"}),
+        ("LocalExecutor,KubernetesExecutor", {"scheduler", "worker"}),
+    ],
+)
+def test_binding_subjects_follow_the_executor(executor: str, launchers: set[str]) -> None:
+    expected = {(f"mlops-airflow-{c}", "mlops") for c in launchers | {"triggerer"}}
+    assert subjects({"airflow": {"executor": executor}}) == expected
+
+
+def test_no_triggerer_binding_without_triggerer() -> None:
+    values = {"airflow": {"triggerer": {"enabled": False}}}
+    assert subjects(values) == {("mlops-airflow-scheduler", "mlops")}
+
+
+def test_unknown_executor_is_refused_with_the_value_to_set() -> None:
+    with pytest.raises(HelmError) as excinfo:
+        rbac({"tasks": {"namespace": "jobs"}, "airflow": {"executor": "my.module.MyExecutor"}})
+    message = str(excinfo.value)
+    assert "airflow.executor" in message and "tasks.rbac.serviceAccountNames" in message
 
 
 def test_binding_follows_official_overrides() -> None:
-    values = {
-        "tasks": {"namespace": "jobs"},
-        "airflow": {"scheduler": {"serviceAccount": {"name": "sched"}}},
+    values = {"airflow": {"scheduler": {"serviceAccount": {"name": "sched"}}}}
+    assert subjects(values, release="my-airflow") == {("sched", "mlops"), ("my-airflow-triggerer", "mlops")}
+    standard = {"airflow": {"useStandardNaming": True, "fullnameOverride": "wf"}}
+    assert subjects(standard) == {("wf-scheduler", "mlops"), ("wf-triggerer", "mlops")}
+    no_sa = {"airflow": {"scheduler": {"serviceAccount": {"create": False}}}}
+    assert subjects(no_sa) == {("default", "mlops"), ("mlops-airflow-triggerer", "mlops")}
+    assert subjects({"tasks": {"namespace": "mlops-jobs", "rbac": {"serviceAccountNames": ["a"]}}}) == {
+        ("a", "mlops")
     }
-    (rb,) = find(rbac(values, release="my-airflow"), "RoleBinding")
-    names = sorted(s["name"] for s in rb["subjects"])
-    # a release containing "airflow" is the official chart's full name
-    assert names == ["my-airflow-triggerer", "my-airflow-worker", "sched"]
-    (rb,) = find(
-        rbac({"tasks": {"namespace": "jobs", "rbac": {"serviceAccountNames": ["a"]}}}), "RoleBinding"
-    )
-    assert [s["name"] for s in rb["subjects"]] == ["a"]

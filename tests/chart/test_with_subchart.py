@@ -1,8 +1,6 @@
 """The umbrella rendered together with the official Airflow chart 1.20.0.
 
-These tests need `make deps` to have downloaded the official chart into
-charts/airflow-mlops/charts/ (internet); elsewhere they are skipped with that reason. They
-check the assumptions our layer makes about the official chart: that Airflow's own pods get
+They check the assumptions our layer makes about the official chart: that Airflow's own pods get
 the platform.json and pod-template mounts from `airflow.volumes`/`volumeMounts`, the service
 account names our RoleBindings bind, the metadata Secret the pools Job reads, the pull secret
 on Airflow's pods, git-sync's host-key checking, and the labels our NetworkPolicy selects.
@@ -20,8 +18,6 @@ from tests.support import paths
 from tests.support.helm import is_subchart_object, render_chart
 from tests.support.k8s import containers, pod_specs
 from tests.values.overlays import with_overlays
-
-pytestmark = pytest.mark.subchart
 
 RELEASE = "mlops"
 NAMESPACE = "mlops"

@@ -6,8 +6,8 @@ stand-ins keep a tiny cluster state under $STANDIN (nodes' taints and GPU capaci
 Secrets as key files, applied manifests). Whatever can run for real does:
 - Secrets are built and every `-o go-template`/`-o yaml` output is produced by the real kubectl,
   offline (`kubectl create secret generic ... --dry-run=client`);
-- `helm template` is the real helm on the platform layer (the chart copy without the official
-  subchart that the render tests use);
+- `helm template` is the real helm on the umbrella chart of this checkout (official chart
+  included, as in every render test);
 - the git server is the real images/git-server entrypoint + sshd on 127.0.0.1, started when
   kind-up waits for its rollout with the host keys and authorized keys from the Secrets kind-up
   created, and `kubectl port-forward` reports its port.
@@ -29,7 +29,7 @@ import yaml
 STATE = Path(os.environ["STANDIN"])
 REAL_KUBECTL = os.environ["STANDIN_REAL_KUBECTL"]
 REAL_HELM = os.environ["STANDIN_REAL_HELM"]
-LAYER_CHART = os.environ["STANDIN_LAYER_CHART"]
+UMBRELLA_CHART = os.environ["STANDIN_UMBRELLA_CHART"]
 ENTRYPOINT = os.environ["STANDIN_GIT_ENTRYPOINT"]
 IMAGE_ID = "sha256:5f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff"
 
@@ -294,7 +294,7 @@ def helm(args: list[str]) -> int:
         charts.mkdir(exist_ok=True)
         (charts / "airflow-1.20.0.tgz").write_text("stand-in")
     elif args[:1] == ["template"]:
-        real = [REAL_HELM, "template", args[1], LAYER_CHART, *args[3:]]
+        real = [REAL_HELM, "template", args[1], UMBRELLA_CHART, *args[3:]]
         return subprocess.run(real).returncode
     elif args[:2] == ["list", "-n"]:
         pass

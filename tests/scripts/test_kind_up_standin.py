@@ -60,7 +60,7 @@ def env(tmp_path: Path):
         "STANDIN": str(state),
         "STANDIN_REAL_KUBECTL": shutil.which("kubectl"),
         "STANDIN_REAL_HELM": paths.helm_binary(),
-        "STANDIN_LAYER_CHART": str(chart_path()),
+        "STANDIN_UMBRELLA_CHART": str(chart_path()),
         "STANDIN_GIT_ENTRYPOINT": str(paths.IMAGES_DIR / "git-server" / "entrypoint.sh"),
         "MLOPS_KIND_STATE_DIR": str(tmp_path / "kind-state"),
         "MLOPS_KIND_SHARED_DIR": str(tmp_path / "shared"),

@@ -1,19 +1,18 @@
-"""Render the chart with the pinned helm and return validated Kubernetes objects.
+"""Render the umbrella chart with the pinned helm and return validated Kubernetes objects.
 
-`helm template` refuses a chart whose declared dependency is missing from charts/,
-whatever its `condition`. When the official Airflow chart has not been downloaded
-(no internet here), our layer is rendered alone from a temporary copy of the chart whose
-Chart.yaml drops the dependency; this is announced once in the test output. When the
-official chart is present, the whole umbrella is rendered.
+Every render is the whole umbrella: our templates and the official Airflow chart 1.20.0
+(put into charts/airflow-mlops/charts/ by `make deps`; tests/conftest.py stops the session
+with one line when it is missing). `render_chart` returns our objects, or all of them with
+`include_subchart=True`.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
-import shutil
+import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,33 +27,11 @@ class HelmError(RuntimeError):
     """helm exited non-zero; the message carries its stderr."""
 
 
-@functools.lru_cache(maxsize=1)
-def _layer_only_chart() -> Path:
-    """A temporary copy of the chart without the `airflow` dependency (cached per session)."""
-    tmp = Path(tempfile.mkdtemp(prefix="airflow-mlops-layer-"))
-    dst = tmp / paths.CHART_DIR.name
-    shutil.copytree(paths.CHART_DIR, dst, ignore=shutil.ignore_patterns("charts", "*.tgz"))
-    chart = yaml.safe_load((dst / "Chart.yaml").read_text())
-    chart.pop("dependencies", None)
-    (dst / "Chart.yaml").write_text(yaml.safe_dump(chart, sort_keys=False))
-    (dst / "Chart.lock").unlink(missing_ok=True)
-    print(
-        f"\n[render_chart] {paths.SUBCHART_MISSING_REASON}; rendering the airflow-mlops "
-        f"platform layer alone from a copy without the dependency: {dst}",
-        file=sys.stderr,
-    )
-    return dst
-
-
 def chart_path() -> Path:
-    """The chart directory helm should render: the real one when the subchart is present."""
-    if paths.official_chart_present():
-        return paths.CHART_DIR
-    return _layer_only_chart()
-
-
-def rendering_mode() -> str:
-    return "umbrella" if paths.official_chart_present() else "layer-only"
+    """The umbrella chart directory (the official chart must be in its charts/)."""
+    if not paths.official_chart_present():
+        raise HelmError(paths.SUBCHART_MISSING_REASON)
+    return paths.CHART_DIR
 
 
 def run_helm(args: list[str], check: bool = True) -> subprocess.CompletedProcess:
@@ -62,6 +39,53 @@ def run_helm(args: list[str], check: bool = True) -> subprocess.CompletedProcess
     if check and proc.returncode != 0:
         raise HelmError(f"helm {' '.join(args[:2])} failed:\n{proc.stderr.strip()}")
     return proc
+
+
+# Rendering the umbrella costs about 1.5 s of CPU, mostly the official chart. Renders are
+# memoised on disk under .cache/helm-render/, keyed by everything that decides the output:
+# the helm binary, every file of the chart directory (the official chart archive included),
+# the arguments and the content of every values file. MLOPS_RENDER_CACHE=0 turns it off.
+RENDER_CACHE = paths.REPO / ".cache" / "helm-render"
+
+
+@functools.cache
+def _tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _render_key(args: list[str], values_files: list[str]) -> str:
+    helm = Path(paths.helm_binary())
+    digest = hashlib.sha256()
+    stat = helm.stat()
+    digest.update(f"{helm}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    digest.update(json.dumps(args).encode())
+    for f in values_files:
+        digest.update(Path(f).read_bytes() + b"\0")
+    chart = Path(args[2]) if len(args) > 2 else None
+    if chart is not None and chart.is_dir():
+        digest.update(_tree_digest(chart.resolve()).encode())
+    return digest.hexdigest()
+
+
+def _cached_helm_keyed(
+    args: list[str], key_args: list[str], values_files: list[str]
+) -> tuple[int, str, str]:
+    """(returncode, stdout, stderr) of `helm <args>`, memoised on disk under key_args + files."""
+    use_cache = os.environ.get("MLOPS_RENDER_CACHE", "1") != "0"
+    entry = RENDER_CACHE / f"{_render_key(key_args, values_files)}.json" if use_cache else None
+    if entry is not None and entry.exists():
+        rc, out, err = json.loads(entry.read_text())
+        return rc, out, err
+    proc = run_helm(args, check=False)
+    if entry is not None:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps([proc.returncode, proc.stdout, proc.stderr]))
+        os.replace(tmp, entry)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def helm_template(
@@ -84,19 +108,27 @@ def helm_template(
         "--kube-version",
         kube_version,
     ]
-    for f in values_files:
-        args += ["--values", str(f)]
+    files = [str(f) for f in values_files]
+    for f in files:
+        args += ["--values", f]
     tmp = None
     if values:
         tmp = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
         json.dump(values, tmp)  # JSON is YAML
         tmp.close()
-        args += ["--values", tmp.name]
+        files.append(tmp.name)
+        args += ["--values", "<values>"]
     for s in show_only:
         args += ["--show-only", s]
     args += list(extra_args)
     try:
-        return run_helm(args).stdout
+        real_args = [tmp.name if (a == "<values>" and tmp) else a for a in args]
+        # The key names values files by content: temporary paths must not defeat the cache.
+        key_args = [a for a in args if a not in files]
+        rc, out, err = _cached_helm_keyed(real_args, key_args, files)
+        if rc != 0:
+            raise HelmError(f"helm {' '.join(args[:2])} failed:\n{err.strip()}")
+        return out
     finally:
         if tmp:
             Path(tmp.name).unlink(missing_ok=True)
@@ -147,9 +179,8 @@ def render_chart(
     Every returned object is validated strictly against the Kubernetes schema of each version
     in `validate_versions` (default: every tested version, paths.KUBE_VERSIONS) and every
     resource quantity is parsed. Objects carry their template path under `__source__`.
-    When the official chart is present, its objects are rendered too (Helm validates the
-    `airflow:` values against its schema either way) but returned only with
-    `include_subchart=True`: the other tests are about our own templates.
+    The official chart's objects are rendered too (and Helm validates the `airflow:` values
+    against its schema) but returned only with `include_subchart=True`.
     """
     text = helm_template(
         values=values,

@@ -131,7 +131,7 @@ def validate_objects(objects: Iterable[dict[str, Any]], versions: Iterable[str])
         raise ObjectValidationError("invalid rendered objects:\n  " + "\n  ".join(errors))
 
 
-# --- Pod Security Standard "restricted" (DESIGN.md section 7) --------------------------
+# --- Pod Security Standard "restricted" (chart README, "Security") --------------------------
 
 
 def restricted_violations(pod_spec: dict[str, Any], where: str) -> list[str]:

@@ -24,7 +24,7 @@ REFERENCE_DIR = Path(
 )
 OFFICIAL_CHART_VERSION = "1.20.0"
 
-# Kubernetes versions every rendered object is validated against (DESIGN.md section 3).
+# Kubernetes versions every rendered object is validated against (README "Versions").
 KUBE_VERSIONS = ("1.33", "1.34", "1.35")
 DEFAULT_KUBE_VERSION = KUBE_VERSIONS[-1]
 
@@ -41,15 +41,16 @@ def helm_binary() -> str:
 
 
 def official_chart_present() -> bool:
-    """True when `make deps` downloaded the official chart into charts/airflow-mlops/charts/."""
+    """True when `make deps` put the official chart into charts/airflow-mlops/charts/."""
     return SUBCHART_DIR.is_dir() and any(
         p.name.startswith("airflow-") or p.name == "airflow" for p in SUBCHART_DIR.iterdir()
     )
 
 
 SUBCHART_MISSING_REASON = (
-    "the official Airflow chart 1.20.0 is not in charts/airflow-mlops/charts/ "
-    "(`make deps` could not download it from https://airflow.apache.org: no internet here)"
+    "the official Airflow chart 1.20.0 is not in charts/airflow-mlops/charts/: run `make deps` "
+    "(set AIRFLOW_CHART_ARCHIVE=/path/to/airflow-1.20.0.tgz where https://airflow.apache.org "
+    "cannot be reached)"
 )
 
 

@@ -95,45 +95,6 @@ disabled) with dig, so it works before the mlflow keys exist.
 {{- printf "%s-%s" .Release.Namespace (include "airflow-mlops.datasets.claimName" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/*
-The official chart's full name (the prefix of its service accounts): mirrors its
-`airflow.fullname` helper for the subchart named `airflow`.
-*/}}
-{{- define "airflow-mlops.airflow.fullname" -}}
-{{- $af := .Values.airflow | default dict }}
-{{- if $af.fullnameOverride }}
-{{- $af.fullnameOverride | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- $name := default "airflow" $af.nameOverride }}
-{{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
-{{- end }}
-{{- end }}
-{{- end }}
-
-{{/*
-Service accounts of the Airflow components that launch task pods (scheduler, workers,
-triggerer), as the official chart names them: `<airflow fullname>-<component>` unless
-`airflow.<component>.serviceAccount.name` is set. `tasks.rbac.serviceAccountNames` replaces
-the list. Output: a JSON list.
-*/}}
-{{- define "airflow-mlops.tasks.launcherServiceAccounts" -}}
-{{- if .Values.tasks.rbac.serviceAccountNames }}
-{{- toJson .Values.tasks.rbac.serviceAccountNames }}
-{{- else }}
-{{- $af := .Values.airflow | default dict }}
-{{- $full := include "airflow-mlops.airflow.fullname" . }}
-{{- $names := list }}
-{{- range $key, $suffix := dict "scheduler" "scheduler" "workers" "worker" "triggerer" "triggerer" }}
-{{- $sa := dig $key "serviceAccount" "name" "" $af }}
-{{- $names = append $names (default (printf "%s-%s" $full $suffix | trunc 63 | trimSuffix "-") $sa) }}
-{{- end }}
-{{- toJson $names }}
-{{- end }}
-{{- end }}
-
 {{/* The largest GPU count of all profiles (0 without GPU profiles). */}}
 {{- define "airflow-mlops.profiles.maxGpus" -}}
 {{- $max := 0 }}
