@@ -6,31 +6,28 @@ no database, no network, no Airflow Variable. `MLOPS_PLATFORM_DIR` overrides the
 (tests, local development) and `MLOPS_POD_TEMPLATES_DIR` overrides the directory of the pod
 template files (the file names of `podTemplateFile` are kept).
 
-Errors are raised as `PlatformConfigError` naming the file, the key and what is allowed, so an
-import error in the Airflow UI says exactly what is wrong with the deployment.
+The document is validated against `platform.schema.json`, which the chart ships beside it in
+the same ConfigMap (the one definition of the format). Errors are raised as
+`PlatformConfigError` naming the file, the key and what is allowed, so an import error in the
+Airflow UI says exactly what is wrong with the deployment.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 DEFAULT_PLATFORM_DIR = "/opt/airflow/platform"
 PLATFORM_FILE = "platform.json"
+# The JSON schema of platform.json, shipped by the chart in the same ConfigMap.
+SCHEMA_FILE = "platform.schema.json"
 PLATFORM_DIR_ENV = "MLOPS_PLATFORM_DIR"
 POD_TEMPLATES_DIR_ENV = "MLOPS_POD_TEMPLATES_DIR"
 SUPPORTED_SCHEMA_VERSION = 1
-
-# A profile name becomes part of a file name, a label value and a task id.
-PROFILE_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
-# Registry prefix: host[:port][/path...] or '' (bare image names).
-IMAGE_PREFIX_RE = re.compile(
-    r"^$|^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
-)
 
 
 class PlatformConfigError(RuntimeError):
@@ -116,92 +113,86 @@ def platform_dir() -> Path:
     return Path(os.environ.get(PLATFORM_DIR_ENV) or DEFAULT_PLATFORM_DIR)
 
 
-def _get(doc: dict[str, Any], path: str, kind: type | tuple[type, ...], where: str) -> Any:
-    cur: Any = doc
-    for part in path.split("."):
-        if not isinstance(cur, dict) or part not in cur:
-            raise PlatformConfigError(f"{where}: missing key {path!r}")
-        cur = cur[part]
-    # bool is an int subclass: never accept it where a number is expected.
-    if (kind is int and isinstance(cur, bool)) or not isinstance(cur, kind):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise PlatformConfigError(f"{where}: key {path!r} must be {names}, got {cur!r}")
-    return cur
+def _key(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "(document)"
 
 
-def parse_platform(doc: Any, where: str = PLATFORM_FILE) -> PlatformConfig:
-    """Validate a decoded platform.json document and return its typed view."""
+@functools.cache
+def _validator(schema_file: str) -> Any:
+    import jsonschema
+
+    try:
+        schema = json.loads(Path(schema_file).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlatformConfigError(
+            f"{schema_file} not found: the chart ships {SCHEMA_FILE} beside {PLATFORM_FILE} in the "
+            f"same ConfigMap (set {PLATFORM_DIR_ENV} to a directory holding both)"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PlatformConfigError(f"{schema_file}: not valid JSON ({exc})") from None
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+def parse_platform(doc: Any, where: str = PLATFORM_FILE, schema_file: str | None = None) -> PlatformConfig:
+    """Validate a decoded platform.json document and return its typed view.
+
+    The document is checked against the JSON schema the chart ships beside it
+    (`platform.schema.json`, default: the one in the platform directory); only what a schema
+    cannot state is checked here (the schema version first, for its message; cross-field rules).
+    """
     if not isinstance(doc, dict):
         raise PlatformConfigError(f"{where}: the document must be a JSON object")
-    version = _get(doc, "schemaVersion", int, where)
+    version = doc.get("schemaVersion")
     if version != SUPPORTED_SCHEMA_VERSION:
         raise PlatformConfigError(
-            f"{where}: schemaVersion {version} is not supported (this DAG code reads "
+            f"{where}: schemaVersion {version!r} is not supported (this DAG code reads "
             f"{SUPPORTED_SCHEMA_VERSION}); upgrade the chart and the DAGs together"
         )
+
+    validator = _validator(schema_file or str(platform_dir() / SCHEMA_FILE))
+    errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        shown = "; ".join(f"key {_key(e.absolute_path)!r}: {e.message}" for e in errors)
+        raise PlatformConfigError(f"{where}: {shown}")
+    # Cross-field rules.
+    if doc["defaultProfile"] not in doc["profiles"]:
+        raise PlatformConfigError(
+            f"{where}: key 'defaultProfile' is {doc['defaultProfile']!r}, not one of: {', '.join(doc['profiles'])}"
+        )
+    if doc["registry"]["enabled"] and not doc["registry"]["pullSecret"]:
+        raise PlatformConfigError(f"{where}: key 'registry.pullSecret' is required when registry.enabled")
     templates_dir = os.environ.get(POD_TEMPLATES_DIR_ENV)
     profiles: dict[str, Profile] = {}
-    raw_profiles = _get(doc, "profiles", dict, where)
-    if not raw_profiles:
-        raise PlatformConfigError(f"{where}: key 'profiles' must define at least one profile")
-    for name, spec in raw_profiles.items():
-        if not PROFILE_NAME_RE.match(name):
-            raise PlatformConfigError(f"{where}: profile name {name!r} must match {PROFILE_NAME_RE.pattern}")
-        gpus = _get(doc, f"profiles.{name}.gpus", int, where)
-        if not 0 <= gpus <= 64:
-            raise PlatformConfigError(f"{where}: key 'profiles.{name}.gpus' must be 0..64, got {gpus}")
-        template = _get(doc, f"profiles.{name}.podTemplateFile", str, where)
-        if not template.startswith("/"):
-            raise PlatformConfigError(
-                f"{where}: key 'profiles.{name}.podTemplateFile' must be an absolute path, got {template!r}"
-            )
+    for name, spec in doc["profiles"].items():
+        template = spec["podTemplateFile"]
         if templates_dir:
             template = str(Path(templates_dir) / Path(template).name)
-        description = spec.get("description") or ""
-        profiles[name] = Profile(name, gpus, template, str(description))
-    default_profile = _get(doc, "defaultProfile", str, where)
-    if default_profile not in profiles:
-        raise PlatformConfigError(
-            f"{where}: key 'defaultProfile' is {default_profile!r}, not one of: {', '.join(profiles)}"
-        )
-    prefix = _get(doc, "images.prefix", str, where).rstrip("/")
-    if not IMAGE_PREFIX_RE.match(prefix):
-        raise PlatformConfigError(
-            f"{where}: key 'images.prefix' {prefix!r} is not a registry host[/path] (or '')"
-        )
-    slots = _get(doc, "gpuPool.slots", int, where)
-    if slots < 0:
-        raise PlatformConfigError(f"{where}: key 'gpuPool.slots' must be >= 0, got {slots}")
-    sa = doc.get("tasks", {}).get("serviceAccountName") if isinstance(doc.get("tasks"), dict) else None
-    if sa is not None and not isinstance(sa, str):
-        raise PlatformConfigError(f"{where}: key 'tasks.serviceAccountName' must be a string or null")
-    secret = doc.get("registry", {}).get("pullSecret") if isinstance(doc.get("registry"), dict) else None
-    workspace = doc.get("workspace") if isinstance(doc.get("workspace"), dict) else {}
-    datasets = doc.get("datasets") if isinstance(doc.get("datasets"), dict) else {}
-    serving = doc.get("serving") if isinstance(doc.get("serving"), dict) else {}
+        profiles[name] = Profile(name, spec["gpus"], template, spec.get("description") or "")
+    workspace, datasets, registry = doc["workspace"], doc["datasets"], doc["registry"]
     return PlatformConfig(
         path=where,
-        release=_get(doc, "release", str, where),
-        namespace=_get(doc, "namespace", str, where),
-        task_namespace=_get(doc, "tasks.namespace", str, where),
-        service_account_name=sa or None,
-        registry_enabled=bool(_get(doc, "registry.enabled", bool, where)),
-        registry_host=str(doc["registry"].get("host") or ""),
-        pull_secret=secret or None,
-        image_prefix=prefix,
-        trainer_image=_get(doc, "images.trainer", str, where),
-        mlflow_image=str(doc["images"].get("mlflow") or ""),
+        release=doc["release"],
+        namespace=doc["namespace"],
+        task_namespace=doc["tasks"]["namespace"],
+        service_account_name=doc["tasks"]["serviceAccountName"] or None,
+        registry_enabled=registry["enabled"],
+        registry_host=registry["host"],
+        pull_secret=registry["pullSecret"] or None,
+        image_prefix=doc["images"]["prefix"].rstrip("/"),
+        trainer_image=doc["images"]["trainer"],
+        mlflow_image=doc["images"]["mlflow"],
         profiles=profiles,
-        default_profile=default_profile,
-        gpu_pool=_get(doc, "gpuPool.name", str, where),
-        gpu_pool_slots=slots,
-        tracking_uri=_get(doc, "mlflow.trackingUri", str, where),
-        workspace_enabled=bool(workspace.get("enabled", False)),
-        workspace_mount_path=str(workspace.get("mountPath") or "/workspace"),
-        workspace_subpath_env=str(workspace.get("subPathEnv") or "MLOPS_WORKSPACE_SUBPATH"),
-        datasets_enabled=bool(datasets.get("enabled", False)),
-        datasets_mount_path=str(datasets.get("mountPath") or "/data"),
-        serving=dict(serving),
+        default_profile=doc["defaultProfile"],
+        gpu_pool=doc["gpuPool"]["name"],
+        gpu_pool_slots=doc["gpuPool"]["slots"],
+        tracking_uri=doc["mlflow"]["trackingUri"],
+        workspace_enabled=workspace["enabled"],
+        workspace_mount_path=workspace["mountPath"],
+        workspace_subpath_env=workspace["subPathEnv"],
+        datasets_enabled=datasets["enabled"],
+        datasets_mount_path=datasets["mountPath"],
+        serving=dict(doc["serving"]),
         raw=doc,
     )
 
@@ -225,5 +216,5 @@ def load_platform(directory: str | os.PathLike[str] | None = None) -> PlatformCo
             doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise PlatformConfigError(f"{path}: not valid JSON ({exc})") from None
-        _CACHE[key] = parse_platform(doc, str(path))
+        _CACHE[key] = parse_platform(doc, str(path), str(path.parent / SCHEMA_FILE))
     return _CACHE[key]

@@ -94,7 +94,9 @@ def render_environment(name: str, root: Path) -> PlatformEnv:
     directory = root / name
     templates_dir = directory / "pod-templates"
     templates_dir.mkdir(parents=True)
-    (directory / "platform.json").write_text(json.dumps(platform, indent=2))
+    # Every file of the platform ConfigMap (platform.json and the schema it is read with).
+    for key, text in platform_cms[0]["data"].items():
+        (directory / key).write_text(text)
     pod_templates = {}
     for key, text in template_cms[0]["data"].items():
         (templates_dir / key).write_text(text)

@@ -44,6 +44,9 @@ def test_dags_serialize(dagbags) -> None:
 def _bad_env(tmp_path: Path, content: str | None) -> PlatformEnv:
     if content is not None:
         (tmp_path / "platform.json").write_text(content)
+        # The schema the chart ships beside platform.json.
+        schema = paths.CHART_DIR / "files" / "platform.schema.json"
+        (tmp_path / "platform.schema.json").write_text(schema.read_text())
     return PlatformEnv("bad", tmp_path, tmp_path, {}, {}, [])
 
 
@@ -53,12 +56,12 @@ def _bad_env(tmp_path: Path, content: str | None) -> PlatformEnv:
         (None, "platform.json not found"),
         ("{not json", "not valid JSON"),
         (json.dumps({"schemaVersion": 2}), "schemaVersion 2 is not supported"),
-        (json.dumps({"schemaVersion": 1, "profiles": {}}), "'profiles' must define at least one profile"),
+        (json.dumps({"schemaVersion": 1, "profiles": {}}), "key 'profiles': {} should be non-empty"),
         (
             json.dumps(
                 {"schemaVersion": 1, "profiles": {"cpu": {"gpus": 0, "podTemplateFile": "/t/cpu.yaml"}}}
             ),
-            "missing key 'defaultProfile'",
+            "is a required property",
         ),
     ],
     ids=["missing", "not-json", "schema-version", "no-profiles", "missing-key"],
