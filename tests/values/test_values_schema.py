@@ -52,3 +52,17 @@ def test_unknown_nested_key_is_named_in_helm_error() -> None:
     with pytest.raises(HelmError) as excinfo:
         render_chart(values={"commonLabels": {"team": 3}})
     assert "commonLabels" in str(excinfo.value)
+
+
+def test_kubernetes_definitions_are_generated_from_the_strict_schemas() -> None:
+    """The k8s.* definitions (affinity, tolerations, resources, security contexts, env, selectors)
+    are tools/schema/k8s_definitions.py's output: rerun it when kubernetes-validate changes."""
+    import sys
+
+    sys.path.insert(0, str(paths.REPO / "tools" / "schema"))
+    try:
+        import k8s_definitions
+    finally:
+        sys.path.pop(0)
+    current = {k: v for k, v in SCHEMA["definitions"].items() if k.startswith("k8s.")}
+    assert current == k8s_definitions.generate(), "run .venv/bin/python tools/schema/k8s_definitions.py"
