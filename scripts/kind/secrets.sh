@@ -48,7 +48,8 @@ ensure_platform_secrets() {
 }
 
 # write_generated_values <file>: a values file (mode 0600, in kind-up's temporary directory)
-# with the names of those Secrets and the generated admin password read back from the cluster.
+# with the names of those Secrets (the same as values/kind.yaml). Nothing secret is in it: the
+# admin password is read from $ADMIN_SECRET by the create-user Job itself (values/kind.yaml).
 write_generated_values() {
   (
     umask 077
@@ -57,9 +58,6 @@ airflow:
   fernetKeySecretName: $FERNET_SECRET
   apiSecretKeySecretName: $API_SECRET
   jwtSecretName: $JWT_SECRET
-  createUserJob:
-    defaultUser:
-      password: "$(secret_value "$ADMIN_SECRET" password)"
 VALUES
   )
 }

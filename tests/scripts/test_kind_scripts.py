@@ -454,9 +454,10 @@ write_generated_values {tmp_path}/generated.yaml
             "fernetKeySecretName": "mlops-airflow-fernet-key",
             "apiSecretKeySecretName": "mlops-airflow-api-secret-key",
             "jwtSecretName": "mlops-airflow-jwt-secret",
-            "createUserJob": {"defaultUser": {"password": admin}},
         }
     }
+    # No password in the values: the create-user Job reads it from the Secret (values/kind.yaml).
+    assert admin not in (tmp_path / "generated.yaml").read_text()
     # A valid Fernet key (what Airflow's cryptography.fernet.Fernet accepts).
     import base64
 
@@ -491,6 +492,12 @@ def test_secret_names_match_values_kind() -> None:
     assert f"DEV_DB_SECRET={kind_values['devDatabase']['auth']['existingSecret']}" in secrets_sh
     assert f"AIRFLOW_METADATA_SECRET={kind_values['airflow']['data']['metadataSecretName']}" in secrets_sh
     assert f"DEV_DB_USER={kind_values['devDatabase']['auth']['username']}" in secrets_sh
+    af = kind_values["airflow"]
+    assert f"FERNET_SECRET={af['fernetKeySecretName']}" in secrets_sh
+    assert f"API_SECRET={af['apiSecretKeySecretName']}" in secrets_sh
+    assert f"JWT_SECRET={af['jwtSecretName']}" in secrets_sh
+    (admin_env,) = [e for e in af["createUserJob"]["env"] if e["name"] == "AIRFLOW_ADMIN_PASSWORD"]
+    assert f"ADMIN_SECRET={admin_env['valueFrom']['secretKeyRef']['name']}" in secrets_sh
     # The database Service the URI points at is the one the chart renders for release mlops.
     objects = render_chart(
         values_files=with_overlays(KIND_VALUES), namespace="mlops", release="mlops", validate=False
