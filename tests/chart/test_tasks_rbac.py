@@ -11,28 +11,48 @@ def rbac(values: dict, release: str = "mlops") -> list[dict]:
     return render_chart(values=values, release=release, namespace="mlops")
 
 
-def test_nothing_when_tasks_run_in_the_release_namespace() -> None:
+LAUNCH_RULES = {
+    (("",), ("pods",)): sorted(["create", "get", "list", "watch", "delete", "patch"]),
+    (("",), ("pods/log",)): ["get"],
+    (("",), ("events",)): ["get", "list", "watch"],
+}
+
+
+def rules_of(role: dict) -> dict:
+    return {(tuple(r["apiGroups"]), tuple(r["resources"])): sorted(r["verbs"]) for r in role["rules"]}
+
+
+def test_release_namespace_role_without_exec_replaces_the_official_one() -> None:
+    """The official pod-launcher Role always grants pods/exec: it is off, ours replaces it."""
     objects = rbac({})
-    assert find(objects, "Role") == [] and find(objects, "RoleBinding") == []
+    (role,) = find(objects, "Role")
+    assert role["metadata"]["namespace"] == "mlops"
+    assert rules_of(role) == LAUNCH_RULES
+    (rb,) = find(objects, "RoleBinding")
+    assert rb["roleRef"]["name"] == role["metadata"]["name"]
+    every = render_chart(values={}, release="mlops", namespace="mlops", include_subchart=True)
+    for obj in every:
+        if obj["kind"] in ("Role", "ClusterRole"):
+            assert all("pods/exec" not in r.get("resources", []) for r in obj.get("rules") or []), obj["metadata"]
 
 
 def test_role_verbs_in_the_task_namespace() -> None:
     objects = rbac({"tasks": {"namespace": "mlops-jobs"}})
     (role,) = find(objects, "Role")
     assert role["metadata"]["namespace"] == "mlops-jobs"
-    rules = {(tuple(r["apiGroups"]), tuple(r["resources"])): sorted(r["verbs"]) for r in role["rules"]}
-    assert rules == {
-        (("",), ("pods",)): sorted(["create", "get", "list", "watch", "delete", "patch"]),
-        (("",), ("pods/log",)): ["get"],
-        (("",), ("pods/exec",)): ["create", "get"],
-        (("",), ("events",)): ["get", "list", "watch"],
-    }
+    assert rules_of(role) == LAUNCH_RULES
     assert not any(o["kind"].startswith("Cluster") for o in objects)
 
 
-def test_without_exec() -> None:
-    (role,) = find(rbac({"tasks": {"namespace": "jobs", "rbac": {"podsExec": False}}}), "Role")
-    assert all("pods/exec" not in r["resources"] for r in role["rules"])
+def test_exec_only_when_a_value_turns_it_on() -> None:
+    (role,) = find(rbac({"tasks": {"namespace": "jobs", "rbac": {"podsExec": True}}}), "Role")
+    assert rules_of(role)[(("",), ("pods/exec",))] == ["create", "get"]
+
+
+def test_official_pod_launcher_role_needs_exec_acknowledged() -> None:
+    with pytest.raises(HelmError, match=r"airflow.allowPodLaunching=true .* tasks.rbac.podsExec"):
+        rbac({"airflow": {"allowPodLaunching": True}})
+    rbac({"airflow": {"allowPodLaunching": True}, "tasks": {"rbac": {"podsExec": True}}})
 
 
 def subjects(values: dict, release: str = "mlops") -> set[tuple[str, str]]:
