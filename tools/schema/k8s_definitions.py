@@ -34,6 +34,7 @@ ROOTS = [
     "io.k8s.api.core.v1.EnvVar",
     "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
     "io.k8s.api.networking.v1.NetworkPolicyPeer",
+    "io.k8s.api.networking.v1.NetworkPolicyEgressRule",
 ]
 
 # Patterns shared with the hand-written part of values.schema.json ("definitions" below).
