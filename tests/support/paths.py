@@ -23,6 +23,15 @@ REFERENCE_DIR = Path(
     )
 )
 OFFICIAL_CHART_VERSION = "1.20.0"
+# CustomResourceDefinitions of Argo CD (Application, ApplicationSet, AppProject) and Flux
+# (HelmRelease, GitRepository, HelmRepository, OCIRepository), shipped beside the checkout as
+# data: the schemas of the GitOps manifests under values/gitops/. CI has them; the tests fail
+# (never skip) when they are missing.
+GITOPS_CRDS_DIR = Path(
+    os.environ.get("MLOPS_GITOPS_CRDS_DIR", REPO.parent / "shared" / "reference" / "gitops-crds")
+)
+GITOPS_DIR = VALUES_DIR / "gitops"
+SECRETS_CATALOG_DIR = VALUES_DIR / "secrets"
 
 # Kubernetes versions every rendered object is validated against (README "Versions").
 KUBE_VERSIONS = ("1.33", "1.34", "1.35")
