@@ -75,6 +75,8 @@ class PlatformConfig:
     datasets_mount_path: str
     serving: dict[str, Any]
     raw: dict[str, Any]
+    # The directory platform.json was read from (the chart's other files sit beside it).
+    directory: str = DEFAULT_PLATFORM_DIR
 
     @property
     def profile_names(self) -> list[str]:
@@ -194,6 +196,7 @@ def parse_platform(doc: Any, where: str = PLATFORM_FILE, schema_file: str | None
         datasets_mount_path=datasets["mountPath"],
         serving=dict(doc["serving"]),
         raw=doc,
+        directory=str(Path(where).parent if Path(where).is_absolute() else platform_dir()),
     )
 
 

@@ -1,7 +1,8 @@
 """Model serving objects (Deployment + Service + Ingress) and their rollout through the API.
 
-Pure builders (`serving_objects`) are used by the ml_serving DAG and by the tests, which
-validate them like the chart's objects. The rollout functions import the kubernetes client
+Pure builders (`serving_objects`) are used by the ml_serving DAG and by the tests. The
+model-server Deployment is the chart's own (`serving-deployment.yaml` beside platform.json),
+filled in with what varies per model. The rollout functions import the kubernetes client
 inside, so nothing here touches the network at DAG parse time.
 
 Rollout (idempotent): snapshot what is there -> create or patch each object -> wait until the
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 from typing import Any
 
-from .config import PlatformConfig
+from .config import PlatformConfig, PlatformConfigError
 
 SERVING_PORT = 8080
-COMPONENT = "model-serving"
+SERVER_CONTAINER = "model-server"
+MODEL_LABEL = "mlops.airflow.apache.org/model"
 VERSION_ANNOTATION = "mlops.airflow.apache.org/model-version"
 MODEL_URI_ANNOTATION = "mlops.airflow.apache.org/model-uri"
 
@@ -26,17 +29,6 @@ MODEL_URI_ANNOTATION = "mlops.airflow.apache.org/model-uri"
 def serving_name(model: str) -> str:
     """Kubernetes name of a model's server objects (model names are DNS labels, <= 40 chars)."""
     return f"{model}-serving"
-
-
-def serving_labels(cfg: PlatformConfig, model: str) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": "mlflow-model-server",
-        "app.kubernetes.io/instance": cfg.release,
-        "app.kubernetes.io/component": COMPONENT,
-        "app.kubernetes.io/part-of": "airflow-mlops",
-        "app.kubernetes.io/managed-by": "airflow",
-        "mlops.airflow.apache.org/model": model,
-    }
 
 
 def serving_host(cfg: PlatformConfig, model: str) -> str:
@@ -52,105 +44,48 @@ def service_url(cfg: PlatformConfig, model: str) -> str:
     return f"http://{serving_name(model)}.{serving_namespace(cfg)}.svc.cluster.local:{SERVING_PORT}"
 
 
-def serving_objects(
-    cfg: PlatformConfig,
-    model: str,
-    version: str,
-    replicas: int = 1,
-    cpu: str = "250m",
-    memory: str = "1Gi",
-) -> list[dict[str, Any]]:
-    """Deployment, Service and (when a domain is configured) Ingress for one model version."""
+def deployment_template(cfg: PlatformConfig) -> dict[str, Any]:
+    """The model-server Deployment the chart renders for this DAG (platform ConfigMap)."""
+    import yaml
+
+    ref = cfg.serving.get("deploymentTemplateFile")
+    if not cfg.serving.get("enabled") or not ref:
+        raise PlatformConfigError(
+            f"{cfg.path}: model serving is disabled in the chart (set serving.enabled=true): "
+            "no serving-deployment.yaml in the platform ConfigMap"
+        )
+    path = Path(cfg.directory) / Path(str(ref)).name
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlatformConfigError(f"{path} not found: the chart ships it beside {cfg.path}") from None
+
+
+def serving_objects(cfg: PlatformConfig, model: str, version: str, replicas: int = 1) -> list[dict[str, Any]]:
+    """Deployment, Service and (when a domain is configured) Ingress for one model version.
+
+    The Deployment is the chart's (`deployment_template`: pod, probes, security, resources,
+    placement); only what varies per model is filled in: name, model label, model URI,
+    annotations, replicas.
+    """
     name = serving_name(model)
     namespace = serving_namespace(cfg)
-    labels = serving_labels(cfg, model)
-    # managed-by=airflow keeps the selector disjoint from the chart-managed servers of
-    # serving.models (same name/model labels, managed-by Helm, other object names).
-    selector = {
-        k: labels[k]
-        for k in (
-            "app.kubernetes.io/name",
-            "app.kubernetes.io/instance",
-            "mlops.airflow.apache.org/model",
-            "app.kubernetes.io/managed-by",
-        )
-    }
     model_uri = f"models:/{model}/{version}"
-    image = str(cfg.serving.get("image") or cfg.mlflow_image)
-    pod_spec: dict[str, Any] = {
-        "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            # the mlflow image's user (images/mlflow: uid/gid 10001), as the chart's serving pods
-            "runAsUser": 10001,
-            "runAsGroup": 10001,
-            "fsGroup": 10001,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": [
-            {
-                "name": "server",
-                "image": image,
-                "command": ["mlflow"],
-                "args": [
-                    "models",
-                    "serve",
-                    "--model-uri",
-                    model_uri,
-                    "--host",
-                    "0.0.0.0",  # noqa: S104 (a server inside its pod)
-                    "--port",
-                    str(SERVING_PORT),
-                    "--env-manager",
-                    "local",
-                ],
-                "env": [
-                    {"name": "MLFLOW_TRACKING_URI", "value": cfg.tracking_uri},
-                    {"name": "HOME", "value": "/tmp"},
-                ],
-                "ports": [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
-                "readinessProbe": {
-                    "httpGet": {"path": "/ping", "port": "http"},
-                    "periodSeconds": 5,
-                    "failureThreshold": 3,
-                },
-                "livenessProbe": {
-                    "httpGet": {"path": "/health", "port": "http"},
-                    "initialDelaySeconds": 60,
-                    "periodSeconds": 20,
-                },
-                "startupProbe": {
-                    "httpGet": {"path": "/ping", "port": "http"},
-                    "periodSeconds": 5,
-                    "failureThreshold": 60,
-                },
-                "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}},
-                "securityContext": {
-                    "allowPrivilegeEscalation": False,
-                    "readOnlyRootFilesystem": True,
-                    "capabilities": {"drop": ["ALL"]},
-                },
-                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-            }
-        ],
-        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}],
-    }
-    if cfg.pull_secret:
-        pod_spec["imagePullSecrets"] = [{"name": cfg.pull_secret}]
+    dep = copy.deepcopy(deployment_template(cfg))
+    spec, pod = dep["spec"], dep["spec"]["template"]
     annotations = {VERSION_ANNOTATION: str(version), MODEL_URI_ANNOTATION: model_uri}
+    dep["metadata"].update(name=name, namespace=namespace)
+    for meta in (dep["metadata"], pod["metadata"]):
+        meta["labels"][MODEL_LABEL] = model
+        meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
+    spec["selector"]["matchLabels"][MODEL_LABEL] = model
+    spec["replicas"] = replicas
+    (server,) = [c for c in pod["spec"]["containers"] if c["name"] == SERVER_CONTAINER]
+    command = server["command"]
+    command[command.index("-m") + 1] = model_uri
+    labels, selector = dep["metadata"]["labels"], spec["selector"]["matchLabels"]
     objects: list[dict[str, Any]] = [
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels, "annotations": annotations},
-            "spec": {
-                "replicas": replicas,
-                "revisionHistoryLimit": 5,
-                "selector": {"matchLabels": selector},
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-                "template": {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod_spec},
-            },
-        },
+        dep,
         {
             "apiVersion": "v1",
             "kind": "Service",

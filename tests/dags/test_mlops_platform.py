@@ -161,12 +161,65 @@ def test_serving_objects_are_valid_and_restricted(prod, serving_cfg) -> None:
     assert restricted_violations(spec, "serving") == []
     assert spec["imagePullSecrets"] == [{"name": cfg.pull_secret}]
     assert spec["containers"][0]["image"].startswith(cfg.image_prefix + "/")
-    assert "models:/iris/3" in spec["containers"][0]["args"]
+    assert "models:/iris/3" in spec["containers"][0]["command"]
     selector = dep["spec"]["selector"]["matchLabels"]
     assert objects[1]["spec"]["selector"] == selector
     assert all(dep["spec"]["template"]["metadata"]["labels"][k] == v for k, v in selector.items())
     # idempotent: the same version gives the same objects
     assert json.dumps(serving_objects(cfg, "iris", "3", replicas=2)) == json.dumps(objects)
+
+
+def test_dag_model_server_is_the_chart_model_server(prod, tmp_path) -> None:
+    """The Deployment ml_serving creates equals the chart's for a static model, but for the
+    fields that vary per model (name, model URI and version annotations, managed-by, chart
+    label) - one definition of the model-server pod."""
+    from mlops_platform import load_platform
+    from mlops_platform.serving import serving_objects
+
+    from tests.support.helm import find, render_chart
+
+    model = {"name": "iris", "modelUri": "models:/iris/3", "replicas": 2}
+    objects = render_chart(
+        values_files=[paths.VALUES_DIR / "production.example.yaml"],
+        values={"serving": {"models": [model]}},
+        release="mlops",
+        namespace="mlops",
+    )
+    (chart_dep,) = find(objects, "Deployment", "mlops-airflow-mlops-serving-iris")
+    (cm,) = [o for o in objects if o["kind"] == "ConfigMap" and "platform.json" in o["data"]]
+    for key, text in cm["data"].items():
+        (tmp_path / key).write_text(text)
+    cfg = load_platform(tmp_path)
+    (dag_dep, *_) = serving_objects(cfg, "iris", "3", replicas=2)
+
+    def comparable(dep: dict) -> dict:
+        dep = copy.deepcopy(dep)
+        dep.pop("__source__", None)
+        dep["metadata"].pop("name")
+        for meta in (dep["metadata"], dep["spec"]["template"]["metadata"]):
+            meta["annotations"].pop("mlops.airflow.apache.org/model-version", None)
+            for key in ("app.kubernetes.io/managed-by", "helm.sh/chart"):
+                meta["labels"].pop(key, None)
+        dep["spec"]["selector"]["matchLabels"].pop("app.kubernetes.io/managed-by")
+        return dep
+
+    assert comparable(dag_dep) == comparable(chart_dep)
+    assert dag_dep["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "airflow"
+    assert chart_dep["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    # the two never select each other's pods
+    assert dag_dep["spec"]["selector"] != chart_dep["spec"]["selector"]
+
+
+def test_serving_without_the_chart_template_is_a_clear_error(prod) -> None:
+    from mlops_platform import PlatformConfigError, parse_platform
+    from mlops_platform.serving import serving_objects
+
+    doc = copy.deepcopy(prod.platform)
+    doc["serving"] = {**doc["serving"], "enabled": False, "deploymentTemplateFile": None}
+    with prod.active():
+        cfg = parse_platform(doc, "platform.json")
+    with pytest.raises(PlatformConfigError, match="serving.enabled=true"):
+        serving_objects(cfg, "iris", "3")
 
 
 def test_runtime_profile_template_renders_from_params(prod) -> None:

@@ -111,7 +111,7 @@ def kube(monkeypatch):
 
 def _image_args(kube: FakeKube, ns: str) -> list[str]:
     dep = kube.objects[("Deployment", ns, "iris-serving")]
-    return dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    return dep["spec"]["template"]["spec"]["containers"][0]["command"]
 
 
 def test_create_then_patch_is_idempotent_and_rollback_restores(cfg, kube) -> None:

@@ -142,6 +142,7 @@ charts/airflow-mlops/README.md and typed in files/platform.schema.json.
   "ingressClassName" (dig "ingressClassName" "" $serving)
   "tls" (dig "tls" "enabled" false $serving)
   "image" (include "airflow-mlops.images.mlflow" .)
+  "deploymentTemplateFile" (ternary (printf "%s/serving-deployment.yaml" (include "airflow-mlops.platformDir" .)) nil (dig "enabled" false $serving))
 }}
 {{- $cfg := dict
   "schemaVersion" 1

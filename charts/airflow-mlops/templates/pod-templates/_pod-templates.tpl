@@ -1,4 +1,63 @@
 {{/*
+Placement of a pod that runs with a profile: node selector (gpu.nodeSelector for GPU
+profiles, then the profile's), tolerations (gpu.tolerations, then the profile's), affinity,
+runtime and priority class, and the resources with the GPU limit (gpu.resourceName = gpus)
+added. The one definition used by the task pod templates and the model servers.
+Usage: include "airflow-mlops.placement" (list $root $profile $resources) | fromJson
+*/}}
+{{- define "airflow-mlops.placement" -}}
+{{- $root := index . 0 }}
+{{- $p := index . 1 | default dict }}
+{{- $resources := deepCopy (index . 2 | default dict) }}
+{{- $V := $root.Values }}
+{{- $gpus := int (default 0 $p.gpus) }}
+{{- $nodeSelector := dict }}
+{{- $tolerations := list }}
+{{- if gt $gpus 0 }}
+{{- $nodeSelector = merge $nodeSelector (deepCopy ($V.gpu.nodeSelector | default dict)) }}
+{{- $tolerations = concat $tolerations ($V.gpu.tolerations | default list) }}
+{{- $limits := $resources.limits | default dict }}
+{{- $_ := set $limits $V.gpu.resourceName (toString $gpus) }}
+{{- $_ := set $resources "limits" $limits }}
+{{- end }}
+{{- $nodeSelector = mergeOverwrite $nodeSelector (deepCopy ($p.nodeSelector | default dict)) }}
+{{- $tolerations = concat $tolerations ($p.tolerations | default list) }}
+{{- toJson (dict
+  "gpus" $gpus
+  "nodeSelector" $nodeSelector
+  "tolerations" $tolerations
+  "affinity" ($p.affinity | default dict)
+  "runtimeClassName" ($p.runtimeClassName | default "")
+  "priorityClassName" ($p.priorityClassName | default "")
+  "resources" $resources) }}
+{{- end }}
+
+{{/*
+The placement fields of a pod spec (nodeSelector, affinity, tolerations, runtime and priority
+class), from the output of airflow-mlops.placement. Usage: include "airflow-mlops.placementSpec" $placement
+*/}}
+{{- define "airflow-mlops.placementSpec" -}}
+{{- with .runtimeClassName }}
+runtimeClassName: {{ . }}
+{{- end }}
+{{- with .priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
 One pod template per profile (the `pod_template_file` of KubernetesPodOperator tasks).
 The operator merges its own container settings into the `base` container; everything the
 operator cannot set per task (placement, tolerations, pull secrets, volumes, security
@@ -8,22 +67,10 @@ context) comes from here. Usage: include "airflow-mlops.podTemplate" (list . "gp
 {{- $root := index . 0 }}
 {{- $name := index . 1 }}
 {{- $p := index . 2 }}
-{{- $gpus := int $p.gpus }}
 {{- $V := $root.Values }}
-{{- $nodeSelector := dict }}
-{{- $tolerations := list }}
-{{- if gt $gpus 0 }}
-{{- $nodeSelector = merge $nodeSelector (deepCopy ($V.gpu.nodeSelector | default dict)) }}
-{{- $tolerations = concat $tolerations ($V.gpu.tolerations | default list) }}
-{{- end }}
-{{- $nodeSelector = mergeOverwrite $nodeSelector (deepCopy ($p.nodeSelector | default dict)) }}
-{{- $tolerations = concat $tolerations ($p.tolerations | default list) }}
-{{- $resources := deepCopy ($p.resources | default dict) }}
-{{- if gt $gpus 0 }}
-{{- $limits := $resources.limits | default dict }}
-{{- $_ := set $limits $V.gpu.resourceName (toString $gpus) }}
-{{- $_ := set $resources "limits" $limits }}
-{{- end }}
+{{- $placement := include "airflow-mlops.placement" (list $root $p $p.resources) | fromJson }}
+{{- $gpus := int $placement.gpus }}
+{{- $resources := $placement.resources }}
 apiVersion: v1
 kind: Pod
 metadata:
@@ -39,29 +86,14 @@ spec:
   {{- with $V.tasks.serviceAccountName }}
   serviceAccountName: {{ . }}
   {{- end }}
-  {{- with $p.runtimeClassName }}
-  runtimeClassName: {{ . }}
-  {{- end }}
-  {{- with $p.priorityClassName }}
-  priorityClassName: {{ . }}
-  {{- end }}
   securityContext:
     {{- toYaml $V.tasks.podSecurityContext | nindent 4 }}
   {{- if $V.registry.enabled }}
   imagePullSecrets:
     - name: {{ include "airflow-mlops.registry.secretName" $root }}
   {{- end }}
-  {{- with $nodeSelector }}
-  nodeSelector:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
-  {{- with $p.affinity }}
-  affinity:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
-  {{- with $tolerations }}
-  tolerations:
-    {{- toYaml . | nindent 4 }}
+  {{- with include "airflow-mlops.placementSpec" $placement | trim }}
+  {{- . | nindent 2 }}
   {{- end }}
   containers:
     - name: base
