@@ -210,3 +210,36 @@ def test_flux_render_never_deadlocks(hr: dict[str, Any]) -> None:
         assert HOOK not in (o["metadata"].get("annotations") or {}), o["metadata"]["name"]
         env = {e["name"] for c in o["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])}
         assert "AIRFLOW__CORE__FERNET_KEY" in env  # applyCustomEnv false keeps the standard env
+
+
+# --- objects created at run time ----------------------------------------------------------------
+
+RUNTIME_RELEASE_LABEL = "mlops.airflow.apache.org/release"
+
+
+def test_runtime_objects_are_marked_as_airflows_not_the_releases() -> None:
+    """Task pods (pod templates) and the DAG's model servers (serving-deployment.yaml) say they are
+    managed by Airflow and name the release with our own label, and carry nothing Argo CD's
+    annotation tracking would take for a resource of the Application."""
+    import yaml
+
+    objects = render_chart(
+        values_files=[paths.VALUES_DIR / "production.example.yaml"], release="mlops", namespace="mlops"
+    )
+    runtime = []
+    for o in objects:
+        if o["kind"] == "ConfigMap":
+            for key, text in (o.get("data") or {}).items():
+                doc = yaml.safe_load(text) if key.endswith(".yaml") else None
+                if isinstance(doc, dict) and doc.get("kind") in ("Pod", "Deployment"):
+                    runtime.append((key, doc))
+    assert {k for k, _ in runtime} >= {"cpu.yaml", "gpu-1.yaml", "serving-deployment.yaml"}
+    for key, doc in runtime:
+        labels = doc["metadata"]["labels"]
+        assert labels.get(RUNTIME_RELEASE_LABEL) == "mlops", key
+        assert labels.get("app.kubernetes.io/managed-by") == "airflow", key
+        assert not any(
+            a.startswith("argocd.argoproj.io/") for a in doc["metadata"].get("annotations") or {}
+        ), key
+        if doc["kind"] == "Deployment":
+            assert doc["spec"]["template"]["metadata"]["labels"].get(RUNTIME_RELEASE_LABEL) == "mlops"

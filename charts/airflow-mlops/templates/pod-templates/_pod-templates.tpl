@@ -78,6 +78,8 @@ metadata:
   labels:
     app.kubernetes.io/part-of: airflow-mlops
     app.kubernetes.io/instance: {{ $root.Release.Name }}
+    app.kubernetes.io/managed-by: airflow
+    mlops.airflow.apache.org/release: {{ $root.Release.Name }}
     app.kubernetes.io/component: task
     mlops.airflow.apache.org/profile: {{ $name | quote }}
 spec:

@@ -42,6 +42,7 @@ helm.sh/chart: {{ include "airflow-mlops.chart" $root }}
 {{ include "airflow-mlops.serving.selectorLabels" . }}
 app.kubernetes.io/component: model-serving
 app.kubernetes.io/part-of: airflow-mlops
+mlops.airflow.apache.org/release: {{ $root.Release.Name }}
 {{- with $root.Values.commonLabels }}
 {{ toYaml . }}
 {{- end }}
