@@ -76,12 +76,18 @@ def test_our_templates_use_no_randomness_or_cluster_state() -> None:
     pattern = re.compile(
         r"\b(lookup|randAlphaNum|randAlpha|randNumeric|randAscii|randBytes|uuidv4|now|genCA|genPrivateKey|genSelfSignedCert|genSignedCert)\b"
     )
+    # The one lookup allowed: the NFS PV clears a stale claimRef.uid that the PV controller left on
+    # a Released volume (tests/cluster/test_platform.py); without a cluster (helm template, Argo
+    # CD, Flux) it finds nothing and the render is the same.
+    allowed_lookup = {"charts/airflow-mlops/templates/storage/storage-datasets-pv.yaml"}
     found = []
     for f in sorted((paths.CHART_DIR / "templates").rglob("*")):
         if f.is_file():
             for n, line in enumerate(f.read_text().splitlines(), 1):
                 for m in re.finditer(r"\{\{.*?\}\}", line):
                     code = re.sub(r'"(?:[^"\\]|\\.)*"', '""', m.group(0))  # not inside strings
+                    if f.relative_to(paths.REPO).as_posix() in allowed_lookup:
+                        code = re.sub(r"\blookup\b", "", code)
                     if pattern.search(code):
                         found.append(f"{f.relative_to(paths.REPO)}:{n}: {m.group(0)}")
     assert not found, "\n".join(found)
