@@ -24,3 +24,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "tests/cluster/" in item.nodeid.replace("\\", "/") or item.nodeid.startswith("cluster/"):
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def cluster_report(request) -> list[str]:
+    """Lines the tests want in the terminal summary (timings, the RBAC table, Pod Security levels)."""
+    return request.config._mlops_cluster_report
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config._mlops_cluster_report = []
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    lines = getattr(config, "_mlops_cluster_report", [])
+    if lines:
+        terminalreporter.section("control-plane tier: what the API server decided")
+        for line in lines:
+            terminalreporter.write_line(line)
