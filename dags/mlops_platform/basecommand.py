@@ -1,0 +1,482 @@
+"""NVIDIA Base Command Platform (NGC) job API: credentials, job specs and an async REST client.
+
+No Airflow operator here (that is `basecommand_operator`); this module imports only the standard
+library and httpx (already in Airflow's own dependency set), so it is cheap to import at parse time.
+
+Why not `ngcsdk`: version 4.37.0 (PyPI) ships the registry, organization, NVCF and Forge APIs but
+no Base Command job API (no job create/status/kill/log), and it does not install into the
+Airflow venv (its boto3/botocore dependency needs python-dateutil < 3, the lock holds 4.0.0).
+So this module calls the REST API directly with httpx.
+
+Endpoints used (base URLs from the connection; `{org}`/`{team}` from its extra):
+
+| what           | request                                                              |
+|----------------|----------------------------------------------------------------------|
+| token exchange | GET  {auth_url}/token?service=ngc&scope=group/ngc:{org}[&scope=group/ngc:{org}/{team}], Basic `$oauthtoken:<API key>` -> {"token", "expires_in"} |
+| dataset lookup | GET  {api_url}/v2/org/{org}/datasets/{id} -> {"dataset": {...}}      |
+| job create     | POST {api_url}/v2/org/{org}/team/{team}/jobs (no team: /v2/org/{org}/jobs) -> {"job": {"id", ...}} |
+| job status     | GET  {api_url}/v2/org/{org}/jobs/{id} -> {"job": {"jobStatus": {"status", "statusDetails"}}} |
+| job kill       | POST {api_url}/v2/org/{org}/jobs/{id}/kill                           |
+| job log        | GET  {api_url}/v2/org/{org}/jobs/{id}/log (text)                     |
+
+Errors carry `{"requestStatus": {"statusCode", "statusDescription"}}`. Transport errors, timeouts,
+HTTP 429 and 5xx are retried with exponential backoff; 401 refreshes the token once. No
+message, exception or log line contains the API key or a token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+import re
+import shlex
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_CONN_ID = "ngc_basecommand"
+CONN_TYPE = "ngc"
+DEFAULT_API_URL = "https://api.ngc.nvidia.com"
+DEFAULT_AUTH_URL = "https://authn.nvidia.com"
+# Mount point of the job's result directory (runPolicy and resultContainerMountPoint).
+DEFAULT_RESULT_DIR = "/results"
+MIN_TIME_LIMIT = 60
+MAX_TIME_LIMIT = 30 * 24 * 3600
+# A line the job prints to report its result: `MLOPS_RESULT {"metric": 0.97}` (last one wins).
+RESULT_MARKER = "MLOPS_RESULT "
+LOG_TAIL_BYTES = 1 << 20
+
+# Job states (jobStatus.status). Terminal ones end the polling; the rest keep it going.
+SUCCESS_STATES = frozenset({"FINISHED_SUCCESS"})
+KILLED_STATES = frozenset({"KILLED_BY_USER", "KILLED_BY_ADMIN", "KILLED_BY_SYSTEM", "PREEMPTED_BY_ADMIN"})
+FAILED_STATES = frozenset(
+    {
+        "FAILED",
+        "FAILED_RUN_LIMIT_EXCEEDED",
+        "TASK_LOST",
+        "RESOURCE_GRANT_DENIED",
+        "RESOURCE_LIMIT_EXCEEDED",
+        "IM_INTERNAL_ERROR",
+        "INFINITY_POOL_MISSING",
+    }
+)
+TERMINAL_STATES = SUCCESS_STATES | KILLED_STATES | FAILED_STATES
+
+ORG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+ACE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+INSTANCE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+# NGC registry image without host (org[/team]/repo:tag), optionally with nvcr.io/; no `latest`.
+IMAGE_PATTERN = re.compile(
+    r"^(?:nvcr\.io/)?[a-z0-9][a-z0-9._-]*(?:/[a-z0-9][a-z0-9._-]*){1,2}:(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+)
+JOB_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+MOUNT_PATTERN = re.compile(r"^/(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9_./-]{0,254}$")
+ENV_NAME_PATTERN = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
+WORKSPACE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+
+
+class BaseCommandError(RuntimeError):
+    """Base class of every error of this module (messages never contain credentials)."""
+
+
+class BaseCommandConfigError(BaseCommandError, ValueError):
+    """Bad input: a job spec or connection value; the message names the key."""
+
+
+class BaseCommandApiError(BaseCommandError):
+    """The API answered with an error, or could not be reached after the retries."""
+
+    def __init__(self, message: str, http_status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.code = code
+
+
+class DatasetNotFound(BaseCommandApiError):
+    """A dataset of the job spec does not exist (or is not visible to the org/team)."""
+
+
+# --- credentials ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NgcCredentials:
+    """The Airflow connection: API key as password; org, team, ace, api_url, auth_url in extra."""
+
+    api_key: str = field(repr=False)
+    org: str
+    team: str | None = None
+    ace: str | None = None
+    api_url: str = DEFAULT_API_URL
+    auth_url: str = DEFAULT_AUTH_URL
+
+    def __post_init__(self) -> None:
+        if not self.api_key:
+            raise BaseCommandConfigError("connection: the NGC API key (connection password) is empty")
+        _check("extra.org", self.org, ORG_PATTERN)
+        if self.team is not None:
+            _check("extra.team", self.team, ORG_PATTERN)
+        if self.ace is not None:
+            _check("extra.ace", self.ace, ACE_PATTERN)
+        for key in ("api_url", "auth_url"):
+            value = getattr(self, key)
+            if not isinstance(value, str) or not re.match(r"^https?://[^\s/@]+(?::\d+)?/?$", value):
+                raise BaseCommandConfigError(f"connection: extra.{key} must be an http(s) base URL, got {value!r}")
+
+    @classmethod
+    def from_connection(cls, conn: Any) -> NgcCredentials:
+        """From an Airflow Connection (password = API key, extra = org/team/ace/api_url/auth_url)."""
+        extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else dict(conn.get("extra") or {})
+        unknown = set(extra) - {"org", "team", "ace", "api_url", "auth_url"}
+        if unknown:
+            raise BaseCommandConfigError(f"connection: unknown extra key(s) {sorted(unknown)}")
+        if "org" not in extra:
+            raise BaseCommandConfigError("connection: extra.org (the NGC org name) is required")
+        return cls(
+            api_key=conn.password or "",
+            org=extra["org"],
+            team=extra.get("team") or None,
+            ace=extra.get("ace") or None,
+            api_url=(extra.get("api_url") or DEFAULT_API_URL).rstrip("/"),
+            auth_url=(extra.get("auth_url") or DEFAULT_AUTH_URL).rstrip("/"),
+        )
+
+    @classmethod
+    def from_conn_id(cls, conn_id: str) -> NgcCredentials:
+        from airflow.sdk import BaseHook
+
+        return cls.from_connection(BaseHook.get_connection(conn_id))
+
+
+def _check(key: str, value: Any, pattern: re.Pattern[str]) -> None:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise BaseCommandConfigError(f"{key} {value!r} is not valid (must match {pattern.pattern})")
+
+
+# --- job spec --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One Base Command job, validated. `command` is an argument list (never a shell string)."""
+
+    name: str
+    image: str
+    command: tuple[str, ...]
+    instance_type: str
+    ace: str
+    time_limit_seconds: int
+    datasets: tuple[tuple[str, str], ...] = ()  # (dataset id, mount point)
+    workspaces: tuple[tuple[str, str, str], ...] = ()  # (workspace id, mount point, RO|RW)
+    result_dir: str = DEFAULT_RESULT_DIR
+    env: tuple[tuple[str, str], ...] = ()
+
+    def body(self) -> dict[str, Any]:
+        """The job-create request body."""
+        return {
+            "name": self.name,
+            "aceName": self.ace,
+            "aceInstance": self.instance_type,
+            "dockerImageName": self.image,
+            # The API takes one command line; each argument is quoted so the list stays a list.
+            "command": shlex.join(self.command),
+            "datasetMounts": [{"id": int(d) if d.isdigit() else d, "containerMountPoint": m} for d, m in self.datasets],
+            "workspaceMounts": [{"id": w, "containerMountPoint": m, "mountMode": mode} for w, m, mode in self.workspaces],
+            "resultContainerMountPoint": self.result_dir,
+            "runPolicy": {"totalRuntimeSeconds": self.time_limit_seconds, "preemptClass": "RUNONCE"},
+            "envs": [{"name": k, "value": v} for k, v in self.env],
+            "jobPriority": "NORMAL",
+            "jobOrder": 50,
+            "replicaCount": 1,
+        }
+
+
+def job_spec(
+    *,
+    name: str,
+    image: str,
+    command: Any,
+    instance_type: Any,
+    ace: Any,
+    time_limit_seconds: Any,
+    allowed_instance_types: Sequence[str] | None = None,
+    datasets: Any = None,
+    workspaces: Any = None,
+    result_dir: Any = DEFAULT_RESULT_DIR,
+    env: Any = None,
+) -> JobSpec:
+    """Validate every input and return a JobSpec; errors name the key and what is allowed."""
+    if not isinstance(name, str) or not JOB_NAME_PATTERN.match(name):
+        raise BaseCommandConfigError(f"name {name!r} is not a valid job name ({JOB_NAME_PATTERN.pattern})")
+    if not isinstance(image, str) or not IMAGE_PATTERN.match(image):
+        raise BaseCommandConfigError(
+            f"image {image!r} is not an NGC image reference org[/team]/repo:tag (tag not 'latest')"
+        )
+    if isinstance(command, str) or not isinstance(command, (list, tuple)):
+        raise BaseCommandConfigError(f"command must be a list of strings, got {type(command).__name__}: {command!r}")
+    if not command or not all(isinstance(c, str) and c and "\x00" not in c for c in command):
+        raise BaseCommandConfigError("command must be a non-empty list of non-empty strings")
+    if not isinstance(instance_type, str) or not INSTANCE_PATTERN.match(instance_type):
+        raise BaseCommandConfigError(f"instance_type {instance_type!r} is not a valid instance type name")
+    if allowed_instance_types is not None and instance_type not in allowed_instance_types:
+        raise BaseCommandConfigError(
+            f"instance_type {instance_type!r} is not declared in the chart's basecommand.instanceTypes "
+            f"(declared: {', '.join(sorted(set(allowed_instance_types))) or 'none'})"
+        )
+    if not isinstance(ace, str) or not ACE_PATTERN.match(ace):
+        raise BaseCommandConfigError(f"ace {ace!r} is not a valid ACE name ({ACE_PATTERN.pattern})")
+    if isinstance(time_limit_seconds, bool) or not isinstance(time_limit_seconds, int):
+        raise BaseCommandConfigError(f"time_limit_seconds must be an integer, got {time_limit_seconds!r}")
+    if not MIN_TIME_LIMIT <= time_limit_seconds <= MAX_TIME_LIMIT:
+        raise BaseCommandConfigError(
+            f"time_limit_seconds {time_limit_seconds} is outside {MIN_TIME_LIMIT}..{MAX_TIME_LIMIT}"
+        )
+    if not isinstance(result_dir, str) or not MOUNT_PATTERN.match(result_dir):
+        raise BaseCommandConfigError(f"result_dir {result_dir!r} must be an absolute path without '..'")
+    ds: list[tuple[str, str]] = []
+    for i, item in enumerate(datasets or []):
+        if not isinstance(item, Mapping) or set(item) != {"id", "mount"}:
+            raise BaseCommandConfigError(f"datasets[{i}] must be {{'id': ..., 'mount': '/path'}}, got {item!r}")
+        ident = str(item["id"])
+        if isinstance(item["id"], bool) or not re.match(r"^[A-Za-z0-9_-]{1,64}$", ident):
+            raise BaseCommandConfigError(f"datasets[{i}].id {item['id']!r} is not a dataset id")
+        if not isinstance(item["mount"], str) or not MOUNT_PATTERN.match(item["mount"]):
+            raise BaseCommandConfigError(f"datasets[{i}].mount {item['mount']!r} must be an absolute path")
+        ds.append((ident, item["mount"]))
+    ws: list[tuple[str, str, str]] = []
+    for i, item in enumerate(workspaces or []):
+        if not isinstance(item, Mapping) or not {"id", "mount"} <= set(item) <= {"id", "mount", "mode"}:
+            raise BaseCommandConfigError(f"workspaces[{i}] must be {{'id', 'mount', 'mode'}}, got {item!r}")
+        if not isinstance(item["id"], str) or not WORKSPACE_ID_PATTERN.match(item["id"]):
+            raise BaseCommandConfigError(f"workspaces[{i}].id {item['id']!r} is not a workspace id")
+        if not isinstance(item["mount"], str) or not MOUNT_PATTERN.match(item["mount"]):
+            raise BaseCommandConfigError(f"workspaces[{i}].mount {item['mount']!r} must be an absolute path")
+        mode = item.get("mode", "RW")
+        if mode not in ("RO", "RW"):
+            raise BaseCommandConfigError(f"workspaces[{i}].mode {mode!r} must be RO or RW")
+        ws.append((item["id"], item["mount"], mode))
+    mounts = [m for _, m in ds] + [m for _, m, _ in ws] + [result_dir]
+    if len(set(mounts)) != len(mounts):
+        raise BaseCommandConfigError(f"mount points must be distinct, got {mounts}")
+    envs: list[tuple[str, str]] = []
+    if env is not None and not isinstance(env, Mapping):
+        raise BaseCommandConfigError(f"env must be a mapping NAME -> value, got {type(env).__name__}")
+    for k, v in (env or {}).items():
+        if not isinstance(k, str) or not ENV_NAME_PATTERN.match(k):
+            raise BaseCommandConfigError(f"env name {k!r} must match {ENV_NAME_PATTERN.pattern}")
+        envs.append((k, str(v)))
+    return JobSpec(
+        name=name,
+        image=image,
+        command=tuple(command),
+        instance_type=instance_type,
+        ace=ace,
+        time_limit_seconds=time_limit_seconds,
+        datasets=tuple(ds),
+        workspaces=tuple(ws),
+        result_dir=result_dir,
+        env=tuple(envs),
+    )
+
+
+def job_name(*parts: str) -> str:
+    """A valid job name from e.g. dag id, task id, run id (unsafe characters -> '-')."""
+    text = "-".join(re.sub(r"[^A-Za-z0-9_.-]+", "-", str(p)).strip("-._") for p in parts if p)
+    return (text or "job")[:128]
+
+
+def parse_result(log_text: str) -> dict[str, Any] | None:
+    """The last `MLOPS_RESULT {json}` line of a job log, decoded (None when there is none)."""
+    import json
+
+    found = None
+    for line in log_text.splitlines():
+        idx = line.find(RESULT_MARKER)
+        if idx >= 0:
+            try:
+                value = json.loads(line[idx + len(RESULT_MARKER) :])
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                found = value
+    return found
+
+
+# --- client ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 5
+    backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 30.0
+    timeout_seconds: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        base = min(self.max_backoff_seconds, self.backoff_seconds * (2**attempt))
+        return base * (0.5 + random.random() / 2)  # noqa: S311 (jitter, not crypto)
+
+
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class BaseCommandClient:
+    """Async client of the endpoints above; use as `async with BaseCommandClient(creds) as c`."""
+
+    # Refresh the token when less than this is left of its lifetime.
+    REFRESH_MARGIN_SECONDS = 60.0
+
+    def __init__(self, creds: NgcCredentials, retry: RetryPolicy | None = None) -> None:
+        self.creds = creds
+        self.retry = retry or RetryPolicy()
+        self._token: str | None = None
+        self._token_refresh_at = 0.0
+        self.token_exchanges = 0
+        self._http: Any = None
+
+    async def __aenter__(self) -> BaseCommandClient:
+        import httpx
+
+        self._http = httpx.AsyncClient(timeout=self.retry.timeout_seconds, follow_redirects=False)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._http.aclose()
+
+    # -- token -------------------------------------------------------------------------------------
+
+    def _token_scopes(self) -> list[tuple[str, str]]:
+        org, team = self.creds.org, self.creds.team
+        scopes = [("service", "ngc"), ("scope", f"group/ngc:{org}")]
+        if team:
+            scopes.append(("scope", f"group/ngc:{org}/{team}"))
+        return scopes
+
+    async def token(self, force: bool = False) -> str:
+        """A bearer token for the org/team scope (exchanged once, refreshed before it expires)."""
+        if not force and self._token and time.monotonic() < self._token_refresh_at:
+            return self._token
+        basic = base64.b64encode(f"$oauthtoken:{self.creds.api_key}".encode()).decode()
+        resp = await self._send(
+            "GET",
+            f"{self.creds.auth_url}/token",
+            what="token exchange",
+            params=self._token_scopes(),
+            headers={"Authorization": f"Basic {basic}", "Accept": "application/json"},
+        )
+        if resp.status_code == 401:
+            raise BaseCommandApiError(
+                "token exchange: the NGC API key was refused (HTTP 401); check the connection's password",
+                401,
+            )
+        body = self._json(resp, "token exchange")
+        token = body.get("token")
+        if not isinstance(token, str) or not token:
+            raise BaseCommandApiError("token exchange: the answer has no token")
+        lifetime = body.get("expires_in")
+        lifetime = float(lifetime) if isinstance(lifetime, (int, float)) and lifetime > 0 else 300.0
+        self._token = token
+        # Refresh REFRESH_MARGIN_SECONDS before the end (at 80% of a shorter lifetime).
+        self._token_refresh_at = time.monotonic() + lifetime - min(self.REFRESH_MARGIN_SECONDS, lifetime * 0.2)
+        self.token_exchanges += 1
+        return token
+
+    # -- transport ---------------------------------------------------------------------------------
+
+    async def _send(self, method: str, url: str, *, what: str, **kwargs: Any) -> Any:
+        """One request with retries on transport errors, timeouts, 429 and 5xx."""
+        import httpx
+
+        last = ""
+        for attempt in range(self.retry.attempts):
+            try:
+                resp = await self._http.request(method, url, **kwargs)
+            except httpx.TimeoutException:
+                last = f"timed out after {self.retry.timeout_seconds:g} s"
+            except httpx.TransportError as exc:
+                last = f"unreachable ({type(exc).__name__})"
+            else:
+                if resp.status_code not in _RETRY_STATUS:
+                    return resp
+                last = f"HTTP {resp.status_code}{self._describe(resp)}"
+            if attempt + 1 < self.retry.attempts:
+                await asyncio.sleep(self.retry.delay(attempt))
+        raise BaseCommandApiError(f"{what}: {last} ({self.retry.attempts} attempts)")
+
+    async def _api(self, method: str, path: str, *, what: str, json: Any = None, expect_json: bool = True) -> Any:
+        url = f"{self.creds.api_url}{path}"
+        for refreshed in (False, True):
+            token = await self.token(force=refreshed)
+            resp = await self._send(
+                method, url, what=what, json=json, headers={"Authorization": f"Bearer {token}"}
+            )
+            if resp.status_code == 401 and not refreshed:
+                continue  # token expired or revoked: exchange the key again, once
+            break
+        if resp.status_code == 404 and what.startswith("dataset"):
+            raise DatasetNotFound(f"{what}: not found{self._describe(resp)}", 404)
+        if resp.status_code >= 400:
+            raise BaseCommandApiError(f"{what}: HTTP {resp.status_code}{self._describe(resp)}", resp.status_code)
+        return self._json(resp, what) if expect_json else resp.text
+
+    @staticmethod
+    def _describe(resp: Any) -> str:
+        try:
+            status = resp.json().get("requestStatus") or {}
+        except ValueError:
+            return ""
+        code, text = status.get("statusCode"), status.get("statusDescription")
+        return f" [{code}] {text}" if code or text else ""
+
+    @staticmethod
+    def _json(resp: Any, what: str) -> dict[str, Any]:
+        try:
+            body = resp.json()
+        except ValueError:
+            raise BaseCommandApiError(f"{what}: the answer is not JSON (HTTP {resp.status_code})") from None
+        if not isinstance(body, dict):
+            raise BaseCommandApiError(f"{what}: the answer is not a JSON object")
+        return body
+
+    def _org(self) -> str:
+        return f"/v2/org/{self.creds.org}"
+
+    # -- endpoints ---------------------------------------------------------------------------------
+
+    async def dataset(self, dataset_id: str) -> dict[str, Any]:
+        body = await self._api("GET", f"{self._org()}/datasets/{dataset_id}", what=f"dataset {dataset_id}")
+        return body.get("dataset") or body
+
+    async def create_job(self, spec: JobSpec) -> dict[str, Any]:
+        team = f"/team/{self.creds.team}" if self.creds.team else ""
+        body = await self._api("POST", f"{self._org()}{team}/jobs", what=f"job create {spec.name}", json=spec.body())
+        job = body.get("job")
+        if not isinstance(job, dict) or "id" not in job:
+            raise BaseCommandApiError(f"job create {spec.name}: the answer has no job id")
+        return job
+
+    async def job(self, job_id: str | int) -> dict[str, Any]:
+        body = await self._api("GET", f"{self._org()}/jobs/{job_id}", what=f"job {job_id} status")
+        job = body.get("job")
+        if not isinstance(job, dict):
+            raise BaseCommandApiError(f"job {job_id} status: the answer has no job")
+        return job
+
+    async def kill_job(self, job_id: str | int) -> None:
+        await self._api("POST", f"{self._org()}/jobs/{job_id}/kill", what=f"job {job_id} kill", expect_json=False)
+
+    async def job_log(self, job_id: str | int) -> str:
+        text = await self._api("GET", f"{self._org()}/jobs/{job_id}/log", what=f"job {job_id} log", expect_json=False)
+        return text[-LOG_TAIL_BYTES:]
+
+
+def job_status(job: Mapping[str, Any]) -> tuple[str, str]:
+    """(status, message) of a job object: jobStatus.status and its details/exit code."""
+    st = job.get("jobStatus") or {}
+    status = str(st.get("status") or "UNKNOWN")
+    parts = [str(st[k]) for k in ("statusDetails", "statusType") if st.get(k)]
+    if st.get("exitCode") not in (None, ""):
+        parts.append(f"exit code {st['exitCode']}")
+    return status, "; ".join(parts)
