@@ -3,7 +3,7 @@
 # directory, the ports, and how the processes of the local control plane are found and stopped.
 #
 # Environment (all optional):
-#   CLUSTER_DIR         state directory (default: <repo>/.cluster/local; the tests use .cluster/tests)
+#   CLUSTER_DIR         state directory (default: <repo>/.cluster/local; the tests use .cluster/tests-<pid>)
 #   CLUSTER_BIN         directory of the binaries (default: <repo>/bin, built by `make cluster-tools`)
 #   CLUSTER_PORT_BASE   first of five consecutive ports on 127.0.0.1 (default 26440):
 #                       +0 kube-apiserver, +1 etcd clients, +2 etcd peers, +3 controller-manager,

@@ -26,8 +26,17 @@ state directory) and registers the teardown with atexit; ``Cluster.stop()`` runs
 scripts/cluster-down. The fixture stops the control plane at the end of the session, after
 failures too; ``MLOPS_CLUSTER_KEEP=1`` keeps it running (the next session reuses it).
 
-State: ``.cluster/tests`` (ports 26450-26454 on 127.0.0.1, another free range when those are
-taken, or ``MLOPS_CLUSTER_PORT_BASE``), apart from ``make cluster-up``'s ``.cluster/local``
+State: one directory per pytest session, ``.cluster/tests-<pid>``, removed (logs included) when
+the session stops its control plane, so concurrent sessions in one checkout (several engineers,
+or `make test` beside a single test file) never restart or stop each other's control plane. A
+session holds ``<dir>/session.lock`` (flock) while it lives; a directory whose lock is free was
+left by a killed session: the next session stops its processes (cluster-down) and removes it.
+``MLOPS_CLUSTER_KEEP=1`` uses the shared ``.cluster/tests`` instead (kept, reused by the next
+KEEP session) while no other session holds it (``.cluster/tests.session.lock``), else a
+per-session directory. Ports: 26450-26454 on 127.0.0.1 when free, else another free range (or
+``MLOPS_CLUSTER_PORT_BASE``); the choice and cluster-up run under ``.cluster/tests-ports.lock``
+so two sessions of this checkout never pick the same range, and a range taken meanwhile by
+another checkout is replaced by a fresh one. Apart from ``make cluster-up``'s ``.cluster/local``
 (26440-26444), so the tests never touch a developer's cluster.
 
 The nodes: ``kwok-cpu-0``, ``kwok-cpu-1`` and ``kwok-gpu-0``, ``kwok-gpu-1`` (label
@@ -43,9 +52,11 @@ keeps a run-to-completion pod Running. Storage classes ``standard`` (default), `
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -59,7 +70,11 @@ from tests.support.paths import REPO
 
 SCRIPTS = REPO / "scripts"
 BIN = REPO / "bin"
-TEST_STATE_DIR = REPO / ".cluster" / "tests"
+STATE_ROOT = REPO / ".cluster"
+TEST_STATE_DIR = STATE_ROOT / "tests"  # shared, only with MLOPS_CLUSTER_KEEP=1
+SESSION_PREFIX = "tests-"  # per-session state directories: .cluster/tests-<pid>
+SESSION_LOCK = "session.lock"
+PORTS_LOCK = STATE_ROOT / "tests-ports.lock"
 TEST_PORT_BASE = 26450
 JOB_POD_DELAY_MS = 1000
 KEEP_ENV = "MLOPS_CLUSTER_KEEP"
@@ -106,9 +121,12 @@ class Cluster:
     kubeconfig: Path
     up_output: str = ""
     up_seconds: float = 0.0
+    remove_state: bool = False  # a per-session directory: removed after cluster-down
+    keep: bool = False  # MLOPS_CLUSTER_KEEP=1 with the shared .cluster/tests: left running
     _api: Any = field(default=None, repr=False)
     _namespaces: list[str] = field(default_factory=list, repr=False)
     _stopped: bool = field(default=False, repr=False)
+    _lock_fd: int | None = field(default=None, repr=False)
 
     # --- clients ---------------------------------------------------------------------------
     @property
@@ -237,13 +255,18 @@ class Cluster:
         return "\n".join(out)
 
     def stop(self) -> None:
-        """scripts/cluster-down (idempotent); namespaces go with the etcd data."""
+        """scripts/cluster-down (idempotent); namespaces go with the etcd data. A per-session
+        state directory is removed afterwards and its session lock released."""
         if self._stopped:
             return
         self._stopped = True
         proc = run_script("cluster-down", self.state_dir, self.port_base, timeout=120)
         if proc.returncode != 0:
             raise ClusterError(f"cluster-down failed:\n{proc.stdout}{proc.stderr}")
+        if self.remove_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        _release(self._lock_fd)
+        self._lock_fd = None
 
 
 def ports_free(base: int, count: int = 5) -> bool:
@@ -285,18 +308,112 @@ def choose_port_base(state_dir: Path) -> int:
     return TEST_PORT_BASE if ports_free(TEST_PORT_BASE) else free_port_base()
 
 
-def start_cluster(state_dir: Path = TEST_STATE_DIR, port_base: int | None = None,
+def _lock(path: Path, blocking: bool, timeout: float = 600) -> int | None:
+    """An exclusive flock on path (created): the fd, or None when not blocking and it is held.
+    The fd is not inherited by the processes we start (Python fds are non-inheritable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if not blocking:
+                os.close(fd)
+                return None
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise ClusterError(f"{path} still locked after {timeout:.0f}s: is a cluster-up hanging?")
+            time.sleep(0.2)
+
+
+def _release(fd: int | None) -> None:
+    if fd is not None:
+        try:
+            os.close(fd)  # closing the fd releases the flock
+        except OSError:
+            pass
+
+
+def _stamp_port(state_dir: Path) -> int:
+    stamp = state_dir / "cluster.stamp"
+    match = re.search(r"ports=(\d+)", stamp.read_text()) if stamp.exists() else None
+    return int(match.group(1)) if match else TEST_PORT_BASE
+
+
+def reap_stale_session_dirs(root: Path = STATE_ROOT) -> list[Path]:
+    """Per-session state directories whose session is gone (its session.lock is free: the pytest
+    process was killed before its teardown): stop their processes (cluster-down) and remove
+    them. Returns the directories removed; live sessions' directories are untouched."""
+    removed = []
+    if not root.is_dir():
+        return removed
+    for state_dir in sorted(root.glob(SESSION_PREFIX + "*")):
+        if not state_dir.is_dir() or not state_dir.name[len(SESSION_PREFIX):].isdigit():
+            continue
+        fd = _lock(state_dir / SESSION_LOCK, blocking=False)
+        if fd is None:
+            continue  # a live session
+        try:
+            proc = run_script("cluster-down", state_dir, _stamp_port(state_dir), timeout=120)
+            if proc.returncode == 0:
+                shutil.rmtree(state_dir, ignore_errors=True)
+                removed.append(state_dir)
+        finally:
+            _release(fd)
+    return removed
+
+
+def session_state_dir() -> tuple[Path, int, bool]:
+    """(state directory, fd of its held session lock, shared) for this session:
+    .cluster/tests-<pid> (shared False: stopped and removed at the end); with
+    MLOPS_CLUSTER_KEEP=1 the shared .cluster/tests (kept running) when no other session holds it."""
+    if os.environ.get(KEEP_ENV):
+        fd = _lock(STATE_ROOT / (TEST_STATE_DIR.name + ".session.lock"), blocking=False)
+        if fd is not None:
+            return TEST_STATE_DIR, fd, True
+        print(f"{TEST_STATE_DIR} is used by another session: this one runs (and stops) its own control plane")
+    state_dir = STATE_ROOT / f"{SESSION_PREFIX}{os.getpid()}"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = _lock(state_dir / SESSION_LOCK, blocking=False)
+    if fd is None:  # cannot happen for our own pid unless started twice in this process
+        raise ClusterError(f"{state_dir} is locked by another session")
+    return state_dir, fd, False
+
+
+def start_cluster(state_dir: Path | None = None, port_base: int | None = None,
                   register_atexit: bool = True) -> Cluster:
     """scripts/cluster-up for state_dir (reuses a healthy control plane); ClusterError on failure.
-    port_base: see choose_port_base()."""
-    if port_base is None:
-        port_base = choose_port_base(state_dir)
+    state_dir: default session_state_dir() (per session, see the module docstring); port_base:
+    see choose_port_base()."""
     missing = [b for b in BINARIES if not (BIN / b).exists()]
     if missing:
         raise ClusterError(f"{', '.join(missing)} missing in ./bin: run `make cluster-tools`")
+    lock_fd, remove_state, keep = None, False, bool(os.environ.get(KEEP_ENV))
     started = time.monotonic()
-    proc = run_script("cluster-up", state_dir, port_base, timeout=300)
+    # one session of this checkout at a time reaps, creates its directory, picks ports, starts
+    ports_fd = _lock(PORTS_LOCK, blocking=True)
+    try:
+        if state_dir is None:
+            reap_stale_session_dirs()
+            state_dir, lock_fd, shared = session_state_dir()
+            remove_state, keep = not shared, shared
+        fixed = port_base is not None or bool(os.environ.get("MLOPS_CLUSTER_PORT_BASE"))
+        if port_base is None:
+            port_base = choose_port_base(state_dir)
+        for _attempt in range(3):
+            proc = run_script("cluster-up", state_dir, port_base, timeout=300)
+            # another checkout took the range between our check and cluster-up: take another
+            if proc.returncode == 0 or fixed or "is in use" not in proc.stderr:
+                break
+            port_base = free_port_base()
+    finally:
+        _release(ports_fd)
     if proc.returncode != 0:
+        if remove_state:
+            shutil.rmtree(state_dir, ignore_errors=True)
+        _release(lock_fd)
         raise ClusterError(f"cluster-up failed: {proc.stderr.strip()}\n{proc.stdout}")
     cluster = Cluster(
         state_dir=state_dir,
@@ -304,8 +421,11 @@ def start_cluster(state_dir: Path = TEST_STATE_DIR, port_base: int | None = None
         kubeconfig=state_dir / "kubeconfig",
         up_output=proc.stdout,
         up_seconds=time.monotonic() - started,
+        remove_state=remove_state,
+        keep=keep,
+        _lock_fd=lock_fd,
     )
-    if register_atexit and not os.environ.get(KEEP_ENV):
+    if register_atexit and not keep:
         atexit.register(_stop_quietly, cluster)
         _stop_on_sigterm()
     return cluster
@@ -331,7 +451,8 @@ def _stop_on_sigterm() -> None:
 
 def cluster_fixture(scope: str = "session"):
     """A pytest fixture (put it in a conftest as ``cluster = cluster_fixture()``) yielding a
-    started Cluster and stopping it afterwards, after failures too (unless MLOPS_CLUSTER_KEEP=1)."""
+    started Cluster and stopping it afterwards, after failures too (unless MLOPS_CLUSTER_KEEP=1
+    runs it in the shared .cluster/tests)."""
     import pytest
 
     @pytest.fixture(scope=scope, name="cluster")
@@ -344,7 +465,7 @@ def cluster_fixture(scope: str = "session"):
         try:
             yield cluster
         finally:
-            if not os.environ.get(KEEP_ENV):
+            if not cluster.keep:
                 cluster.stop()
 
     return _cluster
