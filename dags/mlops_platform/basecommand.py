@@ -480,3 +480,108 @@ def job_status(job: Mapping[str, Any]) -> tuple[str, str]:
     if st.get("exitCode") not in (None, ""):
         parts.append(f"exit code {st['exitCode']}")
     return status, "; ".join(parts)
+
+
+# --- the chart's Base Command settings (basecommand.json beside platform.json) -----------------------
+
+BASECOMMAND_FILE = "basecommand.json"
+BACKENDS = ("kubernetes", "basecommand")
+
+
+@dataclass(frozen=True)
+class BaseCommandSettings:
+    """The chart's `basecommand` values as rendered into basecommand.json (platform ConfigMap)."""
+
+    enabled: bool = False
+    conn_id: str = DEFAULT_CONN_ID
+    default_backend: str = "kubernetes"
+    ace: str | None = None
+    image: str | None = None
+    instance_types: Mapping[str, str] = field(default_factory=dict)
+    time_limit_seconds: int = 3600
+    poll_seconds: float = 30.0
+
+    @property
+    def backends(self) -> list[str]:
+        return list(BACKENDS) if self.enabled else ["kubernetes"]
+
+
+def parse_basecommand(doc: Any, where: str = BASECOMMAND_FILE) -> BaseCommandSettings:
+    """Validate the decoded basecommand.json; errors name the file and the key."""
+    if not isinstance(doc, Mapping):
+        raise BaseCommandConfigError(f"{where}: the document must be a JSON object")
+    known = {"enabled", "connId", "defaultBackend", "ace", "image", "instanceTypes", "timeLimitSeconds", "pollSeconds"}
+    if set(doc) - known:
+        raise BaseCommandConfigError(f"{where}: unknown key(s) {sorted(set(doc) - known)}")
+    enabled = doc.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise BaseCommandConfigError(f"{where}: key 'enabled' must be true or false")
+    default_backend = doc.get("defaultBackend", "kubernetes")
+    if default_backend not in BACKENDS or (default_backend == "basecommand" and not enabled):
+        raise BaseCommandConfigError(
+            f"{where}: key 'defaultBackend' is {default_backend!r}; allowed: "
+            + ", ".join(BACKENDS if enabled else ("kubernetes",))
+        )
+    types = doc.get("instanceTypes") or {}
+    if not isinstance(types, Mapping):
+        raise BaseCommandConfigError(f"{where}: key 'instanceTypes' must map profile -> instance type")
+    for profile, itype in types.items():
+        if not isinstance(itype, str) or not INSTANCE_PATTERN.match(itype):
+            raise BaseCommandConfigError(f"{where}: key 'instanceTypes.{profile}' {itype!r} is not an instance type")
+    ace = doc.get("ace") or None
+    if ace is not None:
+        _check(f"{where}: key 'ace'", ace, ACE_PATTERN)
+    image = doc.get("image") or None
+    if image is not None and not IMAGE_PATTERN.match(str(image)):
+        raise BaseCommandConfigError(f"{where}: key 'image' {image!r} is not an NGC image org[/team]/repo:tag")
+    conn_id = doc.get("connId", DEFAULT_CONN_ID)
+    if not isinstance(conn_id, str) or not re.match(r"^[a-z][a-z0-9_]{0,62}$", conn_id):
+        raise BaseCommandConfigError(f"{where}: key 'connId' {conn_id!r} must match ^[a-z][a-z0-9_]*$")
+    limit = doc.get("timeLimitSeconds", 3600)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not MIN_TIME_LIMIT <= limit <= MAX_TIME_LIMIT:
+        raise BaseCommandConfigError(f"{where}: key 'timeLimitSeconds' must be {MIN_TIME_LIMIT}..{MAX_TIME_LIMIT}")
+    poll = doc.get("pollSeconds", 30)
+    if isinstance(poll, bool) or not isinstance(poll, (int, float)) or not 1 <= poll <= 600:
+        raise BaseCommandConfigError(f"{where}: key 'pollSeconds' must be 1..600")
+    if enabled and not types:
+        raise BaseCommandConfigError(f"{where}: key 'instanceTypes' must declare at least one profile when enabled")
+    return BaseCommandSettings(
+        enabled=enabled,
+        conn_id=conn_id,
+        default_backend=default_backend,
+        ace=ace,
+        image=image,
+        instance_types=dict(types),
+        time_limit_seconds=limit,
+        poll_seconds=float(poll),
+    )
+
+
+def load_basecommand(directory: str) -> BaseCommandSettings:
+    """`<directory>/basecommand.json` (the platform directory); missing file = backend disabled."""
+    import json
+    from pathlib import Path
+
+    path = Path(directory) / BASECOMMAND_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return BaseCommandSettings()
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise BaseCommandConfigError(f"{path}: not valid JSON ({exc})") from None
+    return parse_basecommand(doc, str(path))
+
+
+def backend_param(settings: BaseCommandSettings) -> Any:
+    """The validated `backend` Param: kubernetes, or basecommand when the chart enables it."""
+    from airflow.sdk import Param
+
+    return Param(
+        settings.default_backend,
+        type="string",
+        enum=settings.backends,
+        title="Backend",
+        description="Where the GPU work runs: kubernetes (task pods) or basecommand (NVIDIA Base Command)",
+    )

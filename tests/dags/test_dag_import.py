@@ -10,7 +10,15 @@ import pytest
 from tests.dags.conftest import DAG_FILES, PlatformEnv, load_dagbag
 from tests.support import paths
 
-EXPECTED_DAGS = {"ml_training", "ml_serving", "run_job", "gpu_sweep", "ml_inference", "nfs_dataset_example"}
+EXPECTED_DAGS = {
+    "ml_training",
+    "ml_serving",
+    "run_job",
+    "gpu_sweep",
+    "gpu_sweep_basecommand",
+    "ml_inference",
+    "nfs_dataset_example",
+}
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
