@@ -104,7 +104,7 @@ def test_parsing_needs_no_network_and_no_variables(platform_envs, monkeypatch) -
     monkeypatch.setattr(Connection, "get", refuse)
     bag = load_dagbag(paths.DAGS_DIR, platform_envs["production.example"])
     assert bag.import_errors == {}
-    assert len(bag.dags) == 6
+    assert len(bag.dags) == 7
 
 
 @pytest.mark.parametrize("dag_file", sorted(paths.DAGS_DIR.glob("*.py")), ids=lambda p: p.name)
