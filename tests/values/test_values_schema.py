@@ -66,3 +66,30 @@ def test_kubernetes_definitions_are_generated_from_the_strict_schemas() -> None:
         sys.path.pop(0)
     current = {k: v for k, v in SCHEMA["definitions"].items() if k.startswith("k8s.")}
     assert current == k8s_definitions.generate(), "run .venv/bin/python tools/schema/k8s_definitions.py"
+
+
+def test_values_docs_are_written_once() -> None:
+    """Schema descriptions and the README's object/array defaults are generated from the
+    `## @param` lines and the values (tools/schema/params.py, run by `make docs`)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, str(paths.REPO / "tools" / "schema" / "params.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_object_defaults_in_the_readme_are_the_real_defaults() -> None:
+    """gpu.nodeSelector, gpu.tolerations and profiles are not empty: the table says what they are."""
+    readme = (paths.CHART_DIR / "README.md").read_text()
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[3].strip()
+        for line in readme.splitlines()
+        if line.startswith("| `")
+    }
+    assert rows["`gpu.nodeSelector`"] == "`nvidia.com/gpu.present=true`"
+    assert rows["`gpu.tolerations`"] == "`nvidia.com/gpu Exists NoSchedule`"
+    assert rows["`profiles`"] == "`keys: cpu gpu-1 gpu-2 gpu-4 gpu-8`"
