@@ -11,8 +11,6 @@ export PATH := $(BIN):$(PATH)
 # Pinned toolchain (README "Versions"), built with `go install` into ./bin.
 HELM_VERSION := v3.20.2
 KIND_VERSION := v0.31.0
-# kube-score of the policy gate (make lint, tools/policy/gate.py)
-KUBE_SCORE_VERSION := v1.20.0
 PYTHON       ?= python3
 
 CHART        := charts/airflow-mlops
@@ -38,8 +36,8 @@ help: ## List the targets (default)
 # --- toolchain -----------------------------------------------------------------------
 
 .PHONY: tools
-tools: ## Build the pinned helm, kind, kube-score and the control-plane binaries (cluster-tools) into ./bin (needs Go)
-	@$(MAKE) -j2 $(BIN)/helm $(BIN)/kind $(BIN)/kube-score
+tools: ## Build the pinned helm, kind and the control-plane binaries (cluster-tools) into ./bin (needs Go)
+	@$(MAKE) -j2 $(BIN)/helm $(BIN)/kind
 	@$(MAKE) cluster-tools
 
 # Rebuilt only when the binary in ./bin is not the pinned module version.
@@ -58,9 +56,6 @@ $(BIN)/helm: FORCE
 
 $(BIN)/kind: FORCE
 	@GO_LDFLAGS="-s -w" scripts/install-go-tool sigs.k8s.io/kind sigs.k8s.io/kind $(KIND_VERSION) $(BIN)
-
-$(BIN)/kube-score: FORCE
-	@GO_LDFLAGS="-s -w" scripts/install-go-tool github.com/zegl/kube-score/cmd/kube-score github.com/zegl/kube-score $(KUBE_SCORE_VERSION) $(BIN)
 
 .PHONY: FORCE
 FORCE:
@@ -104,23 +99,6 @@ $(VENV_ML_STAMP): $(ML_LOCK) images/trainer/pyproject.toml
 	@$(VENV_ML)/bin/pip check
 	@touch $@
 
-# The policy gate of `make lint` runs checkov 3.3.30 from its own venv (its pins conflict with the
-# Airflow and MLflow venvs): requirements/policy.in, exact set requirements/policy.lock.
-VENV_POLICY       := $(REPO)/.venv-policy
-VENV_POLICY_STAMP := $(VENV_POLICY)/.lock-stamp
-POLICY_LOCK       := requirements/policy.lock
-
-.PHONY: policy-venv
-policy-venv: $(VENV_POLICY_STAMP) ## Build .venv-policy (checkov 3.3.30 of the policy gate) from requirements/policy.lock
-
-$(VENV_POLICY_STAMP): $(POLICY_LOCK)
-	@echo "venv-policy: building $(VENV_POLICY) from $(POLICY_LOCK)"
-	@rm -rf $(VENV_POLICY)
-	@$(PYTHON) -m venv $(VENV_POLICY)
-	@$(VENV_POLICY)/bin/pip install --quiet --disable-pip-version-check --no-deps -r $(POLICY_LOCK)
-	@$(VENV_POLICY)/bin/pip check
-	@touch $@
-
 # --- official chart --------------------------------------------------------------------
 
 .PHONY: deps
@@ -138,17 +116,12 @@ template: deps ## Render the whole umbrella for a values file: make template ENV
 # --- lint ---------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: deps tools venv policy-venv ## helm lint, ruff, bash -n / shellcheck on scripts, policy gate (checkov, kube-score), README parameter tables up to date
+lint: tools venv ## helm lint, ruff, bash -n / shellcheck on scripts, README parameter tables up to date
 	@scripts/lint-chart $(CHART)
 	@$(VENV)/bin/ruff check .
 	@scripts/lint-shell
-	@$(MAKE) policy
 	@$(VENV)/bin/python tools/schema/params.py --check
 	@tools/readme/readme check
-
-.PHONY: policy
-policy: deps policy-venv $(BIN)/helm $(BIN)/kube-score ## Policy gate: checkov + kube-score on the renders and pod templates; our findings only via tools/policy/allowlist.yaml
-	@$(VENV_POLICY)/bin/python tools/policy/gate.py $(POLICY_ARGS)
 
 .PHONY: docs
 docs: ## Values docs from the @param lines of values.yaml: schema descriptions, default summaries, README tables
@@ -159,9 +132,8 @@ docs: ## Values docs from the @param lines of values.yaml: schema descriptions, 
 
 .PHONY: test
 test: deps tools venv venv-mlflow system-packages lint ## Run the whole test suite (every tier that can run on this machine)
-	@$(VENV)/bin/pytest $(PYTEST_PAR) --ignore=tests/cluster --ignore=tests/images/docker $(PYTEST_ARGS)
+	@$(VENV)/bin/pytest $(PYTEST_PAR) --ignore=tests/cluster $(PYTEST_ARGS)
 	@$(MAKE) test-images
-	@$(MAKE) test-docker
 	@$(MAKE) test-cluster
 
 .PHONY: system-packages
@@ -183,27 +155,6 @@ bench-dags: tools venv ## DAG parse time per file and for the whole folder (targ
 .PHONY: test-chart
 test-chart: tools venv ## Only the chart and values tests
 	@$(VENV)/bin/pytest tests/chart tests/values $(PYTEST_ARGS)
-
-# --- images: docker build of images/* and the container tier ---------------------------------
-# A private Docker engine (Debian's docker.io, installed when missing; own socket and directories:
-# .docker/ keeps images and build cache, runtime state under /tmp) is started for the target and
-# stopped at its end, after failures too. Builds are offline (--network none): Python packages
-# from the wheelhouse .cache/images/wheelhouse, the git server's .debs from Debian; STAND-IN
-# bases from debootstrap where the official ones are not in the engine (no registry here).
-IMAGES_CACHE ?= $(REPO)/.cache/images
-export IMAGES_CACHE
-
-.PHONY: images
-images: ## docker build every images/* offline (IMAGES="trainer mlflow" for some); prints build time, size and base of each
-	@scripts/docker-engine run scripts/images-build $(IMAGES)
-
-.PHONY: test-docker
-test-docker: tools venv ## Container tier (part of `make test`): build the images, run tests/images/docker on 127.0.0.1, stop the engine
-	@scripts/docker-engine run sh -c 'scripts/images-build && MLOPS_REQUIRE_DOCKER=1 $(VENV)/bin/pytest -p no:xdist tests/images/docker $(PYTEST_ARGS)'
-
-.PHONY: docker-down
-docker-down: ## Stop the private Docker engine of .docker/ (one left by a killed run)
-	@scripts/docker-engine stop
 
 # --- kind: the whole platform on a local cluster (needs Docker) -----------------------------
 # Each target checks Docker first (seconds), before building anything.
