@@ -11,6 +11,8 @@ export PATH := $(BIN):$(PATH)
 # Pinned toolchain (README "Versions"), built with `go install` into ./bin.
 HELM_VERSION := v3.20.2
 KIND_VERSION := v0.31.0
+# kube-score of the policy gate (make lint, tools/policy/gate.py)
+KUBE_SCORE_VERSION := v1.20.0
 PYTHON       ?= python3
 
 CHART        := charts/airflow-mlops
@@ -36,8 +38,8 @@ help: ## List the targets (default)
 # --- toolchain -----------------------------------------------------------------------
 
 .PHONY: tools
-tools: ## Build the pinned helm, kind and the control-plane binaries (cluster-tools) into ./bin (needs Go)
-	@$(MAKE) -j2 $(BIN)/helm $(BIN)/kind
+tools: ## Build the pinned helm, kind, kube-score and the control-plane binaries (cluster-tools) into ./bin (needs Go)
+	@$(MAKE) -j2 $(BIN)/helm $(BIN)/kind $(BIN)/kube-score
 	@$(MAKE) cluster-tools
 
 # Rebuilt only when the binary in ./bin is not the pinned module version.
@@ -56,6 +58,9 @@ $(BIN)/helm: FORCE
 
 $(BIN)/kind: FORCE
 	@GO_LDFLAGS="-s -w" scripts/install-go-tool sigs.k8s.io/kind sigs.k8s.io/kind $(KIND_VERSION) $(BIN)
+
+$(BIN)/kube-score: FORCE
+	@GO_LDFLAGS="-s -w" scripts/install-go-tool github.com/zegl/kube-score/cmd/kube-score github.com/zegl/kube-score $(KUBE_SCORE_VERSION) $(BIN)
 
 .PHONY: FORCE
 FORCE:
@@ -99,6 +104,23 @@ $(VENV_ML_STAMP): $(ML_LOCK) images/trainer/pyproject.toml
 	@$(VENV_ML)/bin/pip check
 	@touch $@
 
+# The policy gate of `make lint` runs checkov 3.3.30 from its own venv (its pins conflict with the
+# Airflow and MLflow venvs): requirements/policy.in, exact set requirements/policy.lock.
+VENV_POLICY       := $(REPO)/.venv-policy
+VENV_POLICY_STAMP := $(VENV_POLICY)/.lock-stamp
+POLICY_LOCK       := requirements/policy.lock
+
+.PHONY: policy-venv
+policy-venv: $(VENV_POLICY_STAMP) ## Build .venv-policy (checkov 3.3.30 of the policy gate) from requirements/policy.lock
+
+$(VENV_POLICY_STAMP): $(POLICY_LOCK)
+	@echo "venv-policy: building $(VENV_POLICY) from $(POLICY_LOCK)"
+	@rm -rf $(VENV_POLICY)
+	@$(PYTHON) -m venv $(VENV_POLICY)
+	@$(VENV_POLICY)/bin/pip install --quiet --disable-pip-version-check --no-deps -r $(POLICY_LOCK)
+	@$(VENV_POLICY)/bin/pip check
+	@touch $@
+
 # --- official chart --------------------------------------------------------------------
 
 .PHONY: deps
@@ -116,12 +138,17 @@ template: deps ## Render the whole umbrella for a values file: make template ENV
 # --- lint ---------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: tools venv ## helm lint, ruff, bash -n / shellcheck on scripts, README parameter tables up to date
+lint: deps tools venv policy-venv ## helm lint, ruff, bash -n / shellcheck on scripts, policy gate (checkov, kube-score), README parameter tables up to date
 	@scripts/lint-chart $(CHART)
 	@$(VENV)/bin/ruff check .
 	@scripts/lint-shell
+	@$(MAKE) policy
 	@$(VENV)/bin/python tools/schema/params.py --check
 	@tools/readme/readme check
+
+.PHONY: policy
+policy: deps policy-venv $(BIN)/helm $(BIN)/kube-score ## Policy gate: checkov + kube-score on the renders and pod templates; our findings only via tools/policy/allowlist.yaml
+	@$(VENV_POLICY)/bin/python tools/policy/gate.py $(POLICY_ARGS)
 
 .PHONY: docs
 docs: ## Values docs from the @param lines of values.yaml: schema descriptions, default summaries, README tables
