@@ -70,7 +70,7 @@ with DAG("bench_empty", schedule=None, start_date=pendulum.datetime(2026, 1, 1))
 
 def render_platform(root: Path) -> dict[str, str]:
     sys.path.insert(0, str(REPO))
-    from tests.dags.conftest import render_environment
+    from tests.support.platform_env import render_environment
 
     env = render_environment("production.example", root)
     return {"MLOPS_PLATFORM_DIR": str(env.directory), "MLOPS_POD_TEMPLATES_DIR": str(env.templates_dir)}

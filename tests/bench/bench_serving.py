@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tests.images import procs
 from tests.support.net import free_port
+from tests.support.processes import running
 
 MAX_DURATION_S = 120
 MAX_RATE = 2000
@@ -135,7 +136,7 @@ def bench(
         json.dumps({"dataframe_split": {"columns": columns, "data": rows[i : i + args.rows]}}).encode()
         for i in range(0, len(rows) - args.rows + 1, max(1, args.rows))
     ]
-    with procs.running(cmd, home / "serve.log", env, f"http://127.0.0.1:{port}/ping", timeout=120):
+    with running(cmd, home / "serve.log", env, f"http://127.0.0.1:{port}/ping", timeout=120):
         warm = run_load(port, bodies, rate=min(args.rate, 200), duration=1.0, clients=args.clients)
         if warm["errors"]:
             raise SystemExit(f"warm-up failed: {warm['errors']} errors; see {home / 'serve.log'}")

@@ -9,23 +9,15 @@ import pytest
 import yaml
 
 from tests.support import paths
-from tests.support.helm import HelmError, find, render_chart
+from tests.support.helm import HelmError, find, render_chart, template_folder
 from tests.support.k8s import pod_specs, restricted_violations
+from tests.support.overlays import with_overlays
 
 REL, NS = "mlops", "mlops"
 NAME = "mlops-airflow-mlops-mlflow"
 SVC_FQDN = f"{NAME}.{NS}.svc.cluster.local"
-MLFLOW_TEMPLATES = [
-    "templates/mlflow/mlflow-deployment.yaml",
-    "templates/mlflow/mlflow-service.yaml",
-    "templates/mlflow/mlflow-ingress.yaml",
-    "templates/mlflow/mlflow-pvc.yaml",
-    "templates/mlflow/mlflow-serviceaccount.yaml",
-    "templates/mlflow/mlflow-networkpolicy.yaml",
-]
 INGRESS = {"mlflow": {"ingress": {"enabled": True, "host": "mlflow.example.com", "className": "nginx"}}}
 POSTGRES = {"mlflow": {"backendStore": {"type": "existingSecret", "existingSecret": "mlflow-db"}}}
-KNOWN_HOSTS = {"airflow": {"dags": {"gitSync": {"knownHosts": "git-server ssh-ed25519 AAAAC3Nza"}}}}
 
 
 def merge(*dicts: dict) -> dict:
@@ -36,14 +28,13 @@ def merge(*dicts: dict) -> dict:
     return out
 
 
-def only(objects, templates=MLFLOW_TEMPLATES):
-    """`helm --show-only` refuses templates that render nothing: filter by source instead."""
-    sources = {f"airflow-mlops/{t}" for t in templates}
-    return [o for o in objects if o["__source__"] in sources]
+def only(objects):
+    """The objects of templates/mlflow/ among `objects` (rendered once for several checks)."""
+    return [o for o in objects if template_folder(o) == "mlflow"]
 
 
 def render(values: dict | None = None, **kw):
-    return only(render_chart(values=values, release=REL, namespace=NS, **kw))
+    return render_chart(values=values, release=REL, namespace=NS, template_folders=["mlflow"], **kw)
 
 
 def container(objects) -> dict:
@@ -396,11 +387,7 @@ def test_bad_values_fail_with_a_message(values: dict, message: str) -> None:
 
 @pytest.mark.parametrize("values_file", ["kind.yaml", "production.example.yaml"])
 def test_environment_overlays(values_file: str) -> None:
-    objects = only(
-        render_chart(
-            values_files=[paths.VALUES_DIR / values_file], values=KNOWN_HOSTS, release=REL, namespace=NS
-        )
-    )
+    objects = render(values_files=with_overlays(paths.VALUES_DIR / values_file))
     c = container(objects)
     env = env_of(c)
     assert (

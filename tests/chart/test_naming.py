@@ -29,7 +29,7 @@ import yaml
 from tests.support import paths
 from tests.support.helm import HelmError, is_subchart_object, parse_documents, render_chart, run_helm
 from tests.support.k8s import containers, pod_specs
-from tests.values.overlays import with_overlays
+from tests.support.overlays import with_overlays
 
 NAMESPACE = "mlops"
 RELEASES = {

@@ -11,7 +11,7 @@ import yaml
 
 from tests.support import paths
 from tests.support.helm import find, render_chart
-from tests.values.overlays import with_overlays
+from tests.support.overlays import with_overlays
 
 SCHEMA = json.loads((paths.CHART_DIR / "files" / "platform.schema.json").read_text())
 CM = "templates/platform/platform-configmap.yaml"

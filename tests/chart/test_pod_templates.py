@@ -10,7 +10,7 @@ import yaml
 from tests.support import paths
 from tests.support.helm import find, parse_documents, render_chart
 from tests.support.k8s import restricted_violations, validate_objects
-from tests.values.overlays import with_overlays
+from tests.support.overlays import with_overlays
 
 CM = "templates/pod-templates/pod-templates-configmap.yaml"
 

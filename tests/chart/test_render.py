@@ -8,7 +8,7 @@ import pytest
 
 from tests.support import paths
 from tests.support.helm import find, render_chart
-from tests.values.overlays import with_overlays
+from tests.support.overlays import with_overlays
 
 VALUES_FILES = paths.values_files()
 

@@ -8,7 +8,7 @@ import pytest
 from tests.support import paths
 from tests.support.helm import parse_documents, render_chart
 from tests.support.k8s import containers, pod_specs, restricted_violations, validate_objects
-from tests.values.overlays import with_overlays
+from tests.support.overlays import with_overlays
 
 FILES = [None, *paths.values_files()]
 

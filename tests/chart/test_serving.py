@@ -30,8 +30,7 @@ SERVING = {
 
 
 def render(values: dict | None = None, namespace: str = NS):
-    objects = render_chart(values=values, release=REL, namespace=namespace)
-    return [o for o in objects if o["__source__"].startswith("airflow-mlops/templates/serving/")]
+    return render_chart(values=values, release=REL, namespace=namespace, template_folders=["serving"])
 
 
 def with_serving(**over) -> dict:

@@ -17,7 +17,7 @@ import pytest
 from tests.support import paths
 from tests.support.helm import is_subchart_object, render_chart
 from tests.support.k8s import containers, pod_specs
-from tests.values.overlays import with_overlays
+from tests.support.overlays import with_overlays
 
 RELEASE = "mlops"
 NAMESPACE = "mlops"

@@ -27,8 +27,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.cluster import platform_release as pf
+from tests.support.overlays import with_overlays
 from tests.support.paths import VALUES_DIR
-from tests.values.overlays import with_overlays
 
 PROD_NS, PROD_TASKS = "mlops", "mlops-jobs"
 KIND_NS = "kind-mlops"

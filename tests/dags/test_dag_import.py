@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.dags.conftest import DAG_FILES, PlatformEnv, load_dagbag
 from tests.support import paths
+from tests.support.platform_env import DAG_FILES, PlatformEnv, load_dagbag
 
 EXPECTED_DAGS = {
     "ml_training",

@@ -10,23 +10,19 @@ ml_serving.resolve_version) talk to the same `mlflow server` over REST, as in th
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
-import os
-import signal
+import shutil
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.dags.conftest import PlatformEnv, load_dagbag
 from tests.dags.dag_tasks import SAMPLE_XCOMS
 from tests.support import paths
 from tests.support.airflow_pods import build_pod
-from tests.support.net import free_port
+from tests.support.mlflow_server import mlflow_server
+from tests.support.platform_env import PlatformEnv, load_dagbag
 
 pytestmark = pytest.mark.processes
 
@@ -42,46 +38,18 @@ if not (ML_BIN / "mlflow").exists() or not (ML_BIN / "mlops-trainer").exists():
 
 @pytest.fixture(scope="module")
 def mlflow_uri(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
-    cmd = [
-        str(ML_BIN / "mlflow"), "server",
-        "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
-        "--artifacts-destination", str(root / "artifacts"), "--serve-artifacts",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-    ]  # fmt: skip
-    env = {"PATH": f"{ML_BIN}:/usr/bin:/bin", "HOME": str(root), "LANG": "C.UTF-8"}
-    log = open(root / "server.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True
-    )
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, (root / "server.log").read_text()[-2000:]
-            with contextlib.suppress(OSError):
-                if urllib.request.urlopen(uri + "/health", timeout=2).status == 200:
-                    break
-            assert time.monotonic() < deadline, "mlflow server not ready after 90 s"
-            time.sleep(0.3)
-        yield uri
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
+    with mlflow_server(ML_BIN, tmp_path_factory.mktemp("mlflow")) as server:
+        yield server.uri
 
 
 @pytest.fixture(scope="module")
 def local_env(platform_envs, mlflow_uri, tmp_path_factory) -> PlatformEnv:
-    """The production platform.json, with the tracking URI of the local MLflow server."""
+    """The production platform files, with the tracking URI of the local MLflow server."""
     base = platform_envs["production.example"]
     directory = tmp_path_factory.mktemp("platform-local")
+    for item in base.directory.iterdir():  # platform.json and the schema it is read with
+        if item.is_file():
+            shutil.copy(item, directory / item.name)
     doc = copy.deepcopy(base.platform)
     doc["mlflow"]["trackingUri"] = mlflow_uri
     (directory / "platform.json").write_text(json.dumps(doc))

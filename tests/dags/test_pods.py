@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.dags.conftest import ENVIRONMENTS, PlatformEnv
 from tests.dags.dag_tasks import SAMPLE_CONFS, SAMPLE_XCOMS, pod_tasks, task_value
 from tests.support import paths
 from tests.support.airflow_pods import build_pod
 from tests.support.k8s import restricted_violations, validate_objects
+from tests.support.platform_env import ENVIRONMENTS, PlatformEnv
 
 RUN_ID = "manual__2026-03-04T05:06:07.890123+00:00"
 GPU = "nvidia.com/gpu"

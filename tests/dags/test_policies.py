@@ -8,10 +8,10 @@ import socket
 
 import pytest
 
-from tests.dags.conftest import load_dagbag
 from tests.dags.dag_tasks import is_pod_task, map_indexes, task_value
 from tests.support import paths
 from tests.support.airflow_pods import template_context
+from tests.support.platform_env import load_dagbag
 
 SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "ash"}
 

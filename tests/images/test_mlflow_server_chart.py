@@ -15,6 +15,7 @@ import requests
 from tests.images import procs
 from tests.images.chart import local_command, render_template
 from tests.support.net import free_port
+from tests.support.processes import running
 
 pytestmark = pytest.mark.processes
 
@@ -37,7 +38,7 @@ def chart_server(tmp_path_factory):
         if "value" in item and item["name"] != "HOME":
             env[item["name"]] = item["value"].replace("/mlflow/", f"{root}/", 1)
     assert env["MLFLOW_BACKEND_STORE_URI"] == f"sqlite:///{root}/mlflow.db"
-    with procs.running(cmd, root / "server.log", env, f"http://127.0.0.1:{port}/health", cwd=root) as proc:
+    with running(cmd, root / "server.log", env, f"http://127.0.0.1:{port}/health", cwd=root) as proc:
         yield f"http://127.0.0.1:{port}", root, proc
 
 

@@ -15,6 +15,7 @@ from tests.images import procs
 from tests.images.chart import local_command, render_template
 from tests.images.trainer_cli import pipeline_args, pod_env, run_pipeline, summary, trainer
 from tests.support.net import free_port
+from tests.support.processes import running
 
 pytestmark = pytest.mark.processes
 
@@ -165,7 +166,7 @@ def model_server(runs, mlflow_server, model_name, tmp_path_factory):
     env["MLFLOW_TRACKING_URI"] = mlflow_server.uri  # the in-cluster Service name does not resolve here
     cmd = local_command(container["command"], "-h", "-p", port)
     assert cmd[1:6] == ["models", "serve", "-m", f"models:/{model_name}@champion", "--env-manager"]
-    with procs.running(cmd, home / "serve.log", env, f"http://127.0.0.1:{port}/ping", timeout=120):
+    with running(cmd, home / "serve.log", env, f"http://127.0.0.1:{port}/ping", timeout=120):
         yield f"http://127.0.0.1:{port}"
 
 

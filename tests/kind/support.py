@@ -27,6 +27,26 @@ GPU_NODE = f"{CLUSTER}-worker"
 INGRESS_HTTP = "http://127.0.0.1:18080"  # scripts/kind/cluster.yaml extraPortMappings
 GIT_REPO_PATH = "/srv/git/platform.git"
 
+# Confs of run_job the kind tests send (also sent to a real API server, without a cluster, by
+# tests/scripts/test_kind_airflow_api.py): each bad one must get HTTP 400 and no run.
+RUN_JOB_BAD_CONFS = {
+    "shell-string": {"command": "sh -c 'id'"},
+    "shell-c": {"command": ["sh", "-c", "id"]},
+    "foreign-registry": {"image": "docker.io/library/alpine"},
+    "latest-tag": {"tag": "latest"},
+    "unknown-profile": {"profile": "gpu-3"},
+    "reserved-env": {"env": {"MLFLOW_TRACKING_URI": "http://evil"}},
+    "timeout-too-long": {"timeout_seconds": 10**9},
+}
+# A job that runs 45 s on the cpu profile (its pod is deleted while it runs: retried).
+RUN_JOB_RETRY_CONF = {
+    "image": "trainer",
+    "tag": "dev",
+    "command": ["python", "-c", "import time; print('working', flush=True); time.sleep(45); print('done')"],
+    "profile": "cpu",
+    "timeout_seconds": 600,
+}
+
 
 def kubeconfig() -> str:
     return os.environ.get("KUBECONFIG") or str(REPO / ".kind" / "kubeconfig")

@@ -8,15 +8,7 @@ import pytest
 
 from tests.kind import support
 
-BAD_CONFS = {
-    "shell-string": {"command": "sh -c 'id'"},
-    "shell-c": {"command": ["sh", "-c", "id"]},
-    "foreign-registry": {"image": "docker.io/library/alpine"},
-    "latest-tag": {"tag": "latest"},
-    "unknown-profile": {"profile": "gpu-3"},
-    "reserved-env": {"env": {"MLFLOW_TRACKING_URI": "http://evil"}},
-    "timeout-too-long": {"timeout_seconds": 10**9},
-}
+BAD_CONFS = support.RUN_JOB_BAD_CONFS
 
 
 @pytest.mark.parametrize("conf", BAD_CONFS.values(), ids=BAD_CONFS.keys())

@@ -7,13 +7,7 @@ from typing import Any
 
 from tests.kind import support
 
-CONF = {
-    "image": "trainer",
-    "tag": "dev",
-    "command": ["python", "-c", "import time; print('working', flush=True); time.sleep(45); print('done')"],
-    "profile": "cpu",
-    "timeout_seconds": 600,
-}
+CONF = support.RUN_JOB_RETRY_CONF
 
 
 def test_deleted_task_pod_is_retried(k8s: support.Kube, airflow: support.Airflow) -> None:

@@ -17,9 +17,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,7 @@ import yaml
 
 from tests.support import paths
 from tests.support.net import free_port
+from tests.support.processes import running, ssh_banner
 
 pytestmark = pytest.mark.processes
 SCRIPT = paths.SCRIPTS_DIR / "gitsync-bootstrap"
@@ -93,25 +92,8 @@ def server(sshd_binary: str, tmp_path_factory: pytest.TempPathFactory):
     subprocess.run([*git, "commit", "-q", "-m", "dags"], check=True)
     subprocess.run([*git, "push", "-q", str(repo), "main"], check=True)
     log = base / "sshd.log"
-    proc = subprocess.Popen([sshd_binary, "-D", "-e", "-f", str(config)], stderr=log.open("w"))
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"sshd exited: {log.read_text()}")
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail(f"sshd did not listen on {port}: {log.read_text()}")
-    yield {"port": port, "repo": repo, "authorized": authorized, "log": log, "base": base}
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running([sshd_binary, "-D", "-e", "-f", str(config)], log, dict(os.environ), ssh_banner(port), 10):
+        yield {"port": port, "repo": repo, "authorized": authorized, "log": log, "base": base}
 
 
 def bootstrap(*args: str) -> subprocess.CompletedProcess:

@@ -16,44 +16,19 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.kind import support
-from tests.kind.test_04_run_job_bad_conf import BAD_CONFS
-from tests.kind.test_06_task_retry import CONF as RETRY_CONF
 from tests.support import paths
-from tests.support.helm import render_chart
 from tests.support.net import free_port
-from tests.values.overlays import with_overlays
+from tests.support.platform_env import render_environment
+from tests.support.processes import running
 
 pytestmark = pytest.mark.processes
 AIRFLOW = Path(sys.executable).parent / "airflow"
-
-
-def _platform_dir(root: Path) -> Path:
-    objects = render_chart(
-        values_files=with_overlays(paths.VALUES_DIR / "kind.yaml"),
-        release="mlops",
-        namespace="mlops",
-        validate=False,
-    )
-    (root / "pod-templates").mkdir(parents=True)
-    for obj in objects:
-        data = obj.get("data") or {}
-        if obj.get("kind") != "ConfigMap":
-            continue
-        if "platform.json" in data:
-            (root / "platform.json").write_text(data["platform.json"])
-        elif "pod-templates" in obj["metadata"]["name"]:
-            for key, text in data.items():
-                (root / "pod-templates" / key).write_text(text)
-    assert (root / "platform.json").exists()
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +36,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Airflow]:
     if not AIRFLOW.exists():
         pytest.skip(f"no airflow CLI beside {sys.executable}")
     tmp = tmp_path_factory.mktemp("airflow-api")
-    platform = _platform_dir(tmp / "platform")
+    platform = render_environment("kind", tmp / "platform")
     home = tmp / "home"
     home.mkdir()
     (home / "passwords.json").write_text(json.dumps({"admin": "kind-test-password"}))
@@ -76,43 +51,19 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Airflow]:
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-        "MLOPS_PLATFORM_DIR": str(platform),
-        "MLOPS_POD_TEMPLATES_DIR": str(platform / "pod-templates"),
+        "MLOPS_PLATFORM_DIR": str(platform.directory),
+        "MLOPS_POD_TEMPLATES_DIR": str(platform.templates_dir),
     }
     for step in (["db", "migrate"], ["dags", "reserialize"]):
         proc = subprocess.run([str(AIRFLOW), *step], env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, (
             f"airflow {' '.join(step)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         )
-    log = open(tmp / "api-server.log", "w")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [str(AIRFLOW), "api-server", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, (tmp / "api-server.log").read_text()[-3000:]
-            try:
-                if requests.get(f"{base}/api/v2/monitor/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, (tmp / "api-server.log").read_text()[-3000:]
-            time.sleep(0.5)
+    # The API server forks workers: running() stops its whole process group.
+    cmd = [str(AIRFLOW), "api-server", "--host", "127.0.0.1", "--port", str(port)]
+    base = f"http://127.0.0.1:{port}"
+    with running(cmd, tmp / "api-server.log", env, f"{base}/api/v2/monitor/health", timeout=120):
         yield support.Airflow(base, "admin", "kind-test-password")
-    finally:
-        # The API server forks workers: stop its whole session (it was started in its own).
-        try:
-            os.killpg(server.pid, 15)
-            server.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(server.pid, 9)
-        log.close()
 
 
 def test_wrong_password_gets_no_token(api: support.Airflow) -> None:
@@ -126,7 +77,7 @@ def test_the_kind_tests_dags_are_listed(api: support.Airflow) -> None:
         assert dag["dag_id"] == dag_id
 
 
-@pytest.mark.parametrize("conf", BAD_CONFS.values(), ids=BAD_CONFS.keys())
+@pytest.mark.parametrize("conf", support.RUN_JOB_BAD_CONFS.values(), ids=support.RUN_JOB_BAD_CONFS.keys())
 def test_bad_run_job_confs_get_400_and_no_run(api: support.Airflow, conf: dict) -> None:
     api.unpause("run_job")
     before = api.get("/dags/run_job/dagRuns").json()["total_entries"]
@@ -141,7 +92,7 @@ def test_bad_run_job_confs_get_400_and_no_run(api: support.Airflow, conf: dict) 
     [
         ("ml_training", {"profile": "gpu-1", "model_name": "iris"}),
         ("ml_serving", {"model_name": "iris"}),
-        ("run_job", RETRY_CONF),
+        ("run_job", support.RUN_JOB_RETRY_CONF),
     ],
     ids=["ml_training-gpu-1", "ml_serving", "run_job-retry"],
 )

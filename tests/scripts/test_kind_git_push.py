@@ -2,7 +2,7 @@
 
 Same path as in the cluster minus kubectl: kind-up port-forwards to the git server and pushes
 with its own key and a known_hosts pinned from the host key Secret; here the server is the
-image's entrypoint on 127.0.0.1 (see tests/images/test_git_server.py).
+image's entrypoint on 127.0.0.1 (tests/support/git_server.py).
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.images.test_git_server import Server
-from tests.images.test_git_server import pytestmark as server_marks
 from tests.support import paths
+from tests.support.git_server import Server, requires_sshd
 
-pytestmark = server_marks
+pytestmark = requires_sshd
 KIND_DIR = paths.SCRIPTS_DIR / "kind"
 
 

@@ -159,6 +159,15 @@ def is_subchart_object(obj: dict[str, Any]) -> bool:
     return (obj.get("__source__") or "").startswith(f"{paths.CHART_DIR.name}/charts/")
 
 
+def template_folder(obj: dict[str, Any]) -> str | None:
+    """The folder under our templates/ that rendered `obj` (`serving` for
+    `airflow-mlops/templates/serving/serving-deployment.yaml`), None for the official chart's."""
+    parts = (obj.get("__source__") or "").split("/")
+    if len(parts) > 3 and parts[:2] == [paths.CHART_DIR.name, "templates"]:
+        return parts[2]
+    return None
+
+
 def strip_source(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k != "__source__"}
 
@@ -173,6 +182,7 @@ def render_chart(
     validate: bool = True,
     validate_versions: Iterable[str] | None = None,
     include_subchart: bool = False,
+    template_folders: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
     """Render the chart and return its objects.
 
@@ -193,6 +203,9 @@ def render_chart(
     objects = parse_documents(text)
     if not include_subchart:
         objects = [o for o in objects if not is_subchart_object(o)]
+    folders = set(template_folders)
+    if folders:
+        objects = [o for o in objects if template_folder(o) in folders]
     if validate:
         # Imported here: .venv-mlflow renders with this module but has no kubernetes-validate.
         from .k8s import validate_objects

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.support import paths
+from . import paths
 
 KIND_GIT_HOST = "git-server.mlops.svc.cluster.local"
 # A syntactically valid ed25519 public key (not any real host's).

@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import tarfile
 from pathlib import Path
-from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 
 from tests.support import paths
+from tests.support.official_schema import airflow_errors, official_schema
 
 VALUES_FILES = paths.values_files() + [paths.CHART_DIR / "values.yaml"]
-
-
-def official_schema() -> tuple[dict[str, Any], str] | None:
-    """The official chart's values.schema.json: from the downloaded subchart, else the reference copy."""
-    if paths.SUBCHART_DIR.is_dir():
-        for tgz in sorted(paths.SUBCHART_DIR.glob("airflow-*.tgz")):
-            with tarfile.open(tgz) as tar:
-                try:
-                    member = tar.extractfile("airflow/values.schema.json")
-                except KeyError:
-                    continue
-                if member:
-                    return json.load(member), str(tgz)
-    ref = paths.REFERENCE_DIR / "values.schema.json"
-    if ref.exists():
-        return json.loads(ref.read_text()), str(ref)
-    return None
 
 
 _SCHEMA = official_schema()
@@ -41,19 +21,6 @@ needs_schema = pytest.mark.skipif(
         f"nor {paths.REFERENCE_DIR}/values.schema.json exists"
     ),
 )
-
-
-def airflow_errors(values: dict[str, Any]) -> list[str]:
-    """Readable schema errors for the `airflow:` block (our `enabled` key is Helm's condition)."""
-    assert _SCHEMA is not None
-    block = dict(values.get("airflow") or {})
-    block.pop("enabled", None)
-    validator = jsonschema.Draft7Validator(_SCHEMA[0])
-    errors = []
-    for err in sorted(validator.iter_errors(block), key=lambda e: list(e.absolute_path)):
-        where = ".".join(["airflow", *(str(p) for p in err.absolute_path)])
-        errors.append(f"{where}: {err.message}")
-    return errors
 
 
 @needs_schema

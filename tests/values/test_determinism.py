@@ -18,7 +18,7 @@ import pytest
 
 from tests.support import paths
 from tests.support.helm import chart_path, run_helm
-from tests.values.overlays import with_overlays
+from tests.support.overlays import with_overlays
 
 ARGO = paths.GITOPS_DIR / "argocd" / "values.yaml"
 FLUX = paths.GITOPS_DIR / "flux" / "values.yaml"

@@ -1,0 +1,104 @@
+"""The chart rendered for an environment file, as the DAGs see it in the cluster.
+
+`render_environment()` renders the umbrella with values/<name>.yaml (tests/support/helm.py, every
+object validated) and writes its platform ConfigMap (platform.json + its schema) and pod template
+ConfigMap (<profile>.yaml) to a directory; `PlatformEnv.active()` points MLOPS_PLATFORM_DIR /
+MLOPS_POD_TEMPLATES_DIR at it: the path the files take in the cluster (ConfigMap -> mount -> DAG
+parse -> operator). `load_dagbag()` parses DAG files with it. Used by tests/dags (fixtures in its
+conftest), the real API server of tests/scripts/test_kind_airflow_api.py and tests/bench.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import paths
+from .helm import render_chart
+from .overlays import with_overlays
+
+ENVIRONMENTS = ("kind", "production.example")
+DAG_FILES = sorted(p for p in paths.DAGS_DIR.glob("*.py"))
+RELEASE = "mlops"
+NAMESPACE = "mlops"
+
+
+def dags_importable() -> None:
+    """Airflow's bundle DagBag puts the DAG folder on sys.path; so do the tests (mlops_platform)."""
+    if str(paths.DAGS_DIR) not in sys.path:
+        sys.path.append(str(paths.DAGS_DIR))
+
+
+@dataclass
+class PlatformEnv:
+    """One environment file rendered: where its platform.json and pod templates were written."""
+
+    name: str
+    directory: Path
+    templates_dir: Path
+    platform: dict[str, Any]
+    pod_templates: dict[str, dict[str, Any]]
+    objects: list[dict[str, Any]]
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """MLOPS_PLATFORM_DIR / MLOPS_POD_TEMPLATES_DIR set to this environment's files."""
+        saved = {k: os.environ.get(k) for k in ("MLOPS_PLATFORM_DIR", "MLOPS_POD_TEMPLATES_DIR")}
+        os.environ["MLOPS_PLATFORM_DIR"] = str(self.directory)
+        os.environ["MLOPS_POD_TEMPLATES_DIR"] = str(self.templates_dir)
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def render_environment(name: str, root: Path) -> PlatformEnv:
+    objects = render_chart(
+        values_files=with_overlays(paths.VALUES_DIR / f"{name}.yaml"),
+        release=RELEASE,
+        namespace=NAMESPACE,
+    )
+    configmaps = [o for o in objects if o.get("kind") == "ConfigMap"]
+    platform_cms = [o for o in configmaps if "platform.json" in (o.get("data") or {})]
+    assert len(platform_cms) == 1, (
+        f"{name}: expected one ConfigMap with platform.json, got {len(platform_cms)}"
+    )
+    platform = json.loads(platform_cms[0]["data"]["platform.json"])
+    template_cms = [
+        o
+        for o in configmaps
+        if (o.get("data") or {})
+        and all(k.endswith(".yaml") for k in o["data"])
+        and "pod-templates" in o["metadata"]["name"]
+    ]
+    assert len(template_cms) == 1, f"{name}: expected one pod-templates ConfigMap, got {len(template_cms)}"
+    directory = root / name
+    templates_dir = directory / "pod-templates"
+    templates_dir.mkdir(parents=True)
+    # Every file of the platform ConfigMap (platform.json and the schema it is read with).
+    for key, text in platform_cms[0]["data"].items():
+        (directory / key).write_text(text)
+    pod_templates = {}
+    for key, text in template_cms[0]["data"].items():
+        (templates_dir / key).write_text(text)
+        pod_templates[key[: -len(".yaml")]] = yaml.safe_load(text)
+    return PlatformEnv(name, directory, templates_dir, platform, pod_templates, objects)
+
+
+def load_dagbag(dag_file: Path | str, env: PlatformEnv) -> Any:
+    from airflow.models.dagbag import DagBag
+
+    with env.active():
+        return DagBag(dag_folder=str(dag_file), include_examples=False, safe_mode=False)
