@@ -29,3 +29,19 @@ push_dags() {
   git_q -C "$clone" push --quiet origin "HEAD:refs/heads/$GIT_BRANCH" 2>"$clone.err" || die "git push to $remote failed:" "$(cat "$clone.err")"
   log "pushed $(git_q -C "$clone" rev-parse --short HEAD): $(find "$clone/dags" -type f | wc -l | tr -d ' ') files under dags/"
 }
+
+# push_dags_to_cluster: the push step of scripts/kind-up: through a port-forward to the git
+# server, with kind-up's push key and a known_hosts pinned from $HOST_PUB (start_git_server).
+push_dags_to_cluster() {
+  step git-push "dags/ -> $GIT_SERVER_REPO_PATH branch $GIT_BRANCH"
+  local host_key_type host_key_b64
+  read -r host_key_type host_key_b64 _ <<<"$HOST_PUB"
+  secret_value git-server-pusher id_ed25519 >"$WORK/pusher_key"
+  chmod 600 "$WORK/pusher_key"
+  port_forward svc/git-server 22
+  PIDS_TO_STOP+=("$PF_PID")
+  printf '[127.0.0.1]:%s %s %s\n' "$PF_PORT" "$host_key_type" "$host_key_b64" >"$WORK/known_hosts_local"
+  export GIT_SSH_COMMAND="ssh -i $WORK/pusher_key -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$WORK/known_hosts_local -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=15"
+  push_dags "ssh://$GIT_PUSH_USER@127.0.0.1:$PF_PORT$GIT_PUSH_REPO_PATH" "$WORK/platform"
+  kill "$PF_PID" 2>/dev/null || true
+}

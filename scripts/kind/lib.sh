@@ -9,6 +9,12 @@ KIND_RELEASE=mlops
 KIND_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 KIND_STATE_DIR=${MLOPS_KIND_STATE_DIR:-$KIND_REPO/.kind}
 KIND_KUBECONFIG=${MLOPS_KIND_KUBECONFIG:-$KIND_STATE_DIR/kubeconfig}
+# The host directory mounted into both nodes (workspace and dataset volumes; kept by kind-down).
+KIND_SHARED_DIR=${MLOPS_KIND_SHARED_DIR:-$KIND_STATE_DIR/shared}
+# known_hosts of the in-cluster git server, pinned from its host key Secret (git-sync's).
+KIND_KNOWN_HOSTS=$KIND_STATE_DIR/known_hosts
+# Python of .venv-kind (footprint.py, shared_volumes.py).
+KIND_VENV_PY=${MLOPS_KIND_PYTHON:-$KIND_REPO/.venv-kind/bin/python}
 # Docker Desktop's default is 2 CPUs / ~8 GB; the platform needs about 6 GiB for the nodes.
 KIND_MIN_MEM_BYTES=${MLOPS_KIND_MIN_MEM_BYTES:-6000000000}
 KIND_MIN_CPUS=${MLOPS_KIND_MIN_CPUS:-4}
@@ -124,6 +130,44 @@ check_tools() {
   require_cmd ssh-keygen "Install the OpenSSH client (ssh, ssh-keygen)."
   require_cmd ssh "Install the OpenSSH client (ssh, ssh-keygen)."
   require_cmd openssl "Install openssl (generates the random database passwords)."
+}
+
+# preflight_quick: what `make kind-up` checks before building anything (seconds).
+preflight_quick() {
+  step preflight "Docker engine, memory, kubectl"
+  check_docker
+  require_cmd kubectl "Install kubectl 1.34 or 1.35: https://kubernetes.io/docs/tasks/tools/"
+}
+
+# preflight: every tool kind-up runs; from here on KUBECONFIG is the kind cluster's only.
+preflight() {
+  step preflight "tools and Docker"
+  check_docker
+  check_tools
+  [[ -x "$KIND_VENV_PY" ]] || die "$KIND_VENV_PY is missing." "Run 'make kind-up' (it builds .venv-kind first), not scripts/kind-up alone."
+  mkdir -p "$KIND_STATE_DIR" "$KIND_SHARED_DIR"
+  # Everything below (kubectl, helm, the bootstrap script) talks to this cluster only, never to
+  # the user's current kube context.
+  export KUBECONFIG=$KIND_KUBECONFIG
+  log "kind $(kind version | awk '{print $2}'), helm $(helm version --template '{{.Version}}'), kubectl $(kubectl version --client -o yaml 2>/dev/null | awk '/gitVersion/ {print $2; exit}')"
+}
+
+# --- the work directory of one run --------------------------------------------------------------
+
+# make_work_dir: $WORK, a temporary directory removed on exit, when every process in
+# PIDS_TO_STOP (port-forwards, helm) is killed too.
+make_work_dir() {
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/kind-up.XXXXXX")
+  PIDS_TO_STOP=()
+  trap remove_work_dir EXIT
+}
+
+remove_work_dir() {
+  local pid
+  for pid in "${PIDS_TO_STOP[@]+"${PIDS_TO_STOP[@]}"}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
 }
 
 # --- waiting with progress, diagnostics on timeout -------------------------------------------

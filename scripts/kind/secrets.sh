@@ -61,3 +61,11 @@ airflow:
 VALUES
   )
 }
+
+# create_secrets: the namespace and the Secrets values/kind.yaml expects (generated once, only
+# in the cluster).
+create_secrets() {
+  step secrets "namespace $KIND_NAMESPACE and the Secrets values/kind.yaml expects"
+  kc get namespace "$KIND_NAMESPACE" >/dev/null 2>&1 || kc create namespace "$KIND_NAMESPACE" >/dev/null
+  ensure_platform_secrets
+}

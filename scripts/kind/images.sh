@@ -1,0 +1,44 @@
+# shellcheck shell=bash
+# Step of scripts/kind-up that puts the platform's images on the nodes: `docker build` of every
+# images/<name>/Dockerfile as $KIND_IMAGE_PREFIX/<name>:$KIND_IMAGE_TAG, then `kind load`.
+# Sourced after lib.sh.
+
+build_and_load_images() {
+  step images "docker build images/* as $KIND_IMAGE_PREFIX/<name>:$KIND_IMAGE_TAG, kind load"
+  local dockerfile dir name ref t
+  for dockerfile in "$KIND_REPO"/images/*/Dockerfile; do
+    dir=$(dirname "$dockerfile")
+    name=$(basename "$dir")
+    ref="$KIND_IMAGE_PREFIX/$name:$KIND_IMAGE_TAG"
+    t=$SECONDS
+    run_logged "docker build $ref" "$WORK/build-$name.log" docker build -t "$ref" -f "$dockerfile" "$dir" || {
+      tail -n 40 "$WORK/build-$name.log" >&2
+      die "docker build of $ref failed (last lines above)."
+    }
+    load_image "$ref" "$name"
+    log "$ref $(docker image inspect -f '{{.Id}}' "$ref" | cut -c8-19) on the nodes ($((SECONDS - t))s)"
+  done
+}
+
+# load_image <ref> <name>: kind load compares image IDs and skips nodes that already have this
+# exact image.
+load_image() {
+  local ref=$1 name=$2 platform
+  run_logged "kind load $ref" "$WORK/load-$name.log" kind load docker-image "$ref" --name "$KIND_CLUSTER" && return 0
+  # Docker's containerd image store (default in Docker 29 / recent Docker Desktop) can make
+  # `kind load docker-image` fail with "content digest ... not found" (kind issue #3795);
+  # kind's documented workaround: save one platform to an archive and load that.
+  platform=$(docker image inspect -f '{{.Os}}/{{.Architecture}}' "$ref")
+  log "kind load docker-image failed ($(tail -n 1 "$WORK/load-$name.log" | cut -c1-80)); retrying via a $platform archive"
+  if ! run_logged "docker image save $ref" "$WORK/load-$name.log" \
+    docker image save --platform "$platform" -o "$WORK/$name.tar" "$ref" ||
+    ! run_logged "kind load image-archive $ref" "$WORK/load-$name.log" \
+      kind load image-archive "$WORK/$name.tar" --name "$KIND_CLUSTER"; then
+    cat "$WORK/load-$name.log" >&2
+    die "kind load of $ref failed (output above)." \
+      "With Docker's containerd image store, turn it off (Docker Desktop: Settings > General >" \
+      "'Use containerd for pulling and storing images'; Docker Engine: \"features\": {\"containerd-snapshotter\": false}" \
+      "in /etc/docker/daemon.json), then run 'make kind-up' again."
+  fi
+  rm -f "$WORK/$name.tar"
+}
