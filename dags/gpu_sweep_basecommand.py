@@ -62,6 +62,8 @@ connection `{bc.conn_id}`. Each job must print `MLOPS_RESULT {{"<metric>": <numb
         ace=bc.ace,
         time_limit_seconds="{{ params.time_limit_seconds }}",
         conn_id=bc.conn_id,
+        org=bc.org,
+        team=bc.team,
         poll_interval=bc.poll_seconds,
     ).expand(profile=SWEEP)
 

@@ -126,14 +126,21 @@ class NgcCredentials:
                 raise BaseCommandConfigError(f"connection: extra.{key} must be an http(s) base URL, got {value!r}")
 
     @classmethod
-    def from_connection(cls, conn: Any) -> NgcCredentials:
-        """From an Airflow Connection (password = API key, extra = org/team/ace/api_url/auth_url)."""
+    def from_connection(cls, conn: Any, defaults: Mapping[str, str | None] | None = None) -> NgcCredentials:
+        """From an Airflow Connection (password = API key, extra = org/team/ace/api_url/auth_url).
+
+        `defaults` (org, team, ace: the chart's basecommand.json) fill what the extra leaves out,
+        so the Secret behind the connection can hold the API key alone.
+        """
         extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else dict(conn.get("extra") or {})
         unknown = set(extra) - {"org", "team", "ace", "api_url", "auth_url"}
         if unknown:
             raise BaseCommandConfigError(f"connection: unknown extra key(s) {sorted(unknown)}")
+        extra = {**{k: v for k, v in (defaults or {}).items() if k in ("org", "team", "ace") and v}, **extra}
         if "org" not in extra:
-            raise BaseCommandConfigError("connection: extra.org (the NGC org name) is required")
+            raise BaseCommandConfigError(
+                "connection: extra.org (the NGC org name) is required (or basecommand.org in the chart's values)"
+            )
         return cls(
             api_key=conn.password or "",
             org=extra["org"],
@@ -144,10 +151,10 @@ class NgcCredentials:
         )
 
     @classmethod
-    def from_conn_id(cls, conn_id: str) -> NgcCredentials:
+    def from_conn_id(cls, conn_id: str, defaults: Mapping[str, str | None] | None = None) -> NgcCredentials:
         from airflow.sdk import BaseHook
 
-        return cls.from_connection(BaseHook.get_connection(conn_id))
+        return cls.from_connection(BaseHook.get_connection(conn_id), defaults)
 
 
 def _check(key: str, value: Any, pattern: re.Pattern[str]) -> None:
@@ -485,6 +492,8 @@ def job_status(job: Mapping[str, Any]) -> tuple[str, str]:
 # --- the chart's Base Command settings (basecommand.json beside platform.json) -----------------------
 
 BASECOMMAND_FILE = "basecommand.json"
+# Its JSON schema, shipped by the chart in the same ConfigMap (files/basecommand.schema.json).
+BASECOMMAND_SCHEMA_FILE = "basecommand.schema.json"
 BACKENDS = ("kubernetes", "basecommand")
 
 
@@ -495,6 +504,8 @@ class BaseCommandSettings:
     enabled: bool = False
     conn_id: str = DEFAULT_CONN_ID
     default_backend: str = "kubernetes"
+    org: str | None = None
+    team: str | None = None
     ace: str | None = None
     image: str | None = None
     instance_types: Mapping[str, str] = field(default_factory=dict)
@@ -510,7 +521,10 @@ def parse_basecommand(doc: Any, where: str = BASECOMMAND_FILE) -> BaseCommandSet
     """Validate the decoded basecommand.json; errors name the file and the key."""
     if not isinstance(doc, Mapping):
         raise BaseCommandConfigError(f"{where}: the document must be a JSON object")
-    known = {"enabled", "connId", "defaultBackend", "ace", "image", "instanceTypes", "timeLimitSeconds", "pollSeconds"}
+    known = {
+        "enabled", "connId", "defaultBackend", "org", "team", "ace", "image", "instanceTypes", "timeLimitSeconds",
+        "pollSeconds",
+    }
     if set(doc) - known:
         raise BaseCommandConfigError(f"{where}: unknown key(s) {sorted(set(doc) - known)}")
     enabled = doc.get("enabled", False)
@@ -528,6 +542,12 @@ def parse_basecommand(doc: Any, where: str = BASECOMMAND_FILE) -> BaseCommandSet
     for profile, itype in types.items():
         if not isinstance(itype, str) or not INSTANCE_PATTERN.match(itype):
             raise BaseCommandConfigError(f"{where}: key 'instanceTypes.{profile}' {itype!r} is not an instance type")
+    org = doc.get("org") or None
+    if org is not None:
+        _check(f"{where}: key 'org'", org, ORG_PATTERN)
+    team = doc.get("team") or None
+    if team is not None:
+        _check(f"{where}: key 'team'", team, ORG_PATTERN)
     ace = doc.get("ace") or None
     if ace is not None:
         _check(f"{where}: key 'ace'", ace, ACE_PATTERN)
@@ -549,6 +569,8 @@ def parse_basecommand(doc: Any, where: str = BASECOMMAND_FILE) -> BaseCommandSet
         enabled=enabled,
         conn_id=conn_id,
         default_backend=default_backend,
+        org=org,
+        team=team,
         ace=ace,
         image=image,
         instance_types=dict(types),
@@ -558,7 +580,11 @@ def parse_basecommand(doc: Any, where: str = BASECOMMAND_FILE) -> BaseCommandSet
 
 
 def load_basecommand(directory: str) -> BaseCommandSettings:
-    """`<directory>/basecommand.json` (the platform directory); missing file = backend disabled."""
+    """`<directory>/basecommand.json` (the platform directory); missing file = backend disabled.
+
+    The chart ships `basecommand.schema.json` beside it; when present the document is validated
+    against it first (the same way platform.json is), then by `parse_basecommand`.
+    """
     import json
     from pathlib import Path
 
@@ -571,6 +597,18 @@ def load_basecommand(directory: str) -> BaseCommandSettings:
         doc = json.loads(text)
     except ValueError as exc:
         raise BaseCommandConfigError(f"{path}: not valid JSON ({exc})") from None
+    schema_path = path.with_name(BASECOMMAND_SCHEMA_FILE)
+    if schema_path.is_file():
+        import jsonschema
+
+        schema = json.loads(schema_path.read_text(encoding="utf-8"))
+        validator = jsonschema.validators.validator_for(schema)(schema)
+        errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
+        if errors:
+            shown = "; ".join(
+                f"key {'.'.join(str(p) for p in e.absolute_path) or '(document)'!r}: {e.message}" for e in errors
+            )
+            raise BaseCommandConfigError(f"{path}: {shown}")
     return parse_basecommand(doc, str(path))
 
 

@@ -11,7 +11,8 @@ on_kill / cleanup        kill the job when the task is killed or times out (clea
                          task is no longer deferred: a triggerer restart must not kill the job)
 
 Credentials: the Airflow connection `conn_id` (default `ngc_basecommand`; API key = password;
-org, team, ace, api_url, auth_url in extra), in production the env var
+org, team, ace, api_url, auth_url in extra; org/team default to the operator's `org`/`team`, the
+chart's basecommand.org/team), in production the env var
 AIRFLOW_CONN_NGC_BASECOMMAND from the Kubernetes Secret named in the chart's values. The key is
 read at run time only: it is not a template field, not in XCom, not in the trigger's kwargs.
 """
@@ -81,6 +82,8 @@ class BaseCommandJobTrigger(BaseTrigger):
         conn_id: str,
         job_id: str,
         deadline: float,
+        org: str | None = None,
+        team: str | None = None,
         poll_interval: float = 30.0,
         retry_attempts: int = 5,
         retry_backoff: float = 1.0,
@@ -89,6 +92,8 @@ class BaseCommandJobTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         self.conn_id = conn_id
+        self.org = org
+        self.team = team
         self.job_id = str(job_id)
         self.deadline = float(deadline)
         self.poll_interval = float(poll_interval)
@@ -103,6 +108,8 @@ class BaseCommandJobTrigger(BaseTrigger):
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "conn_id": self.conn_id,
+                "org": self.org,
+                "team": self.team,
                 "job_id": self.job_id,
                 "deadline": self.deadline,
                 "poll_interval": self.poll_interval,
@@ -121,7 +128,7 @@ class BaseCommandJobTrigger(BaseTrigger):
     async def _creds(self) -> NgcCredentials:
         from asgiref.sync import sync_to_async
 
-        return await sync_to_async(NgcCredentials.from_conn_id)(self.conn_id)
+        return await sync_to_async(NgcCredentials.from_conn_id)(self.conn_id, {"org": self.org, "team": self.team})
 
     def _event(self, status: str, **payload: Any) -> TriggerEvent:
         self._fired = True
@@ -249,6 +256,8 @@ class BaseCommandJobOperator(BaseOperator):
         env: Mapping[str, str] | str | None = None,
         job_name: str | None = None,
         conn_id: str = DEFAULT_CONN_ID,
+        org: str | None = None,
+        team: str | None = None,
         poll_interval: float = 30.0,
         queue_timeout_seconds: int = DEFAULT_QUEUE_TIMEOUT,
         retry_attempts: int = 5,
@@ -272,6 +281,9 @@ class BaseCommandJobOperator(BaseOperator):
         self.env = env
         self.job_name = job_name
         self.conn_id = conn_id
+        # Defaults for what the connection's extra leaves out (the chart's basecommand.org/team).
+        self.org = org
+        self.team = team
         self.poll_interval = poll_interval
         self.queue_timeout_seconds = queue_timeout_seconds
         self.retry_attempts = retry_attempts
@@ -290,7 +302,7 @@ class BaseCommandJobOperator(BaseOperator):
     def _credentials(self) -> NgcCredentials:
         if self._creds is None:
             try:
-                self._creds = NgcCredentials.from_conn_id(self.conn_id)
+                self._creds = NgcCredentials.from_conn_id(self.conn_id, {"org": self.org, "team": self.team})
             except BaseCommandConfigError as exc:
                 raise AirflowFailException(f"connection {self.conn_id!r}: {exc}") from None
         return self._creds
@@ -358,6 +370,8 @@ class BaseCommandJobOperator(BaseOperator):
         self.defer(
             trigger=BaseCommandJobTrigger(
                 conn_id=self.conn_id,
+                org=self.org,
+                team=self.team,
                 job_id=self.job_id,
                 deadline=deadline,
                 poll_interval=self.poll_interval,

@@ -175,3 +175,24 @@ charts/airflow-mlops/README.md and typed in files/platform.schema.json.
 -}}
 {{- toPrettyJson $cfg }}
 {{- end }}
+
+{{/*
+basecommand.json (only when basecommand.enabled): the Base Command backend settings the DAGs
+read beside platform.json, typed by files/basecommand.schema.json. No credentials: the NGC API
+key stays in basecommand.connectionSecret, read by Airflow as the connection connId.
+*/}}
+{{- define "airflow-mlops.basecommandConfig" -}}
+{{- $bc := .Values.basecommand }}
+{{- toPrettyJson (dict
+  "enabled" true
+  "connId" $bc.connId
+  "defaultBackend" $bc.defaultBackend
+  "org" $bc.org
+  "team" (ternary $bc.team nil (ne $bc.team ""))
+  "ace" $bc.ace
+  "image" (ternary $bc.image nil (ne $bc.image ""))
+  "instanceTypes" $bc.instanceTypes
+  "timeLimitSeconds" (int $bc.timeLimitSeconds)
+  "pollSeconds" (int $bc.pollSeconds)
+) }}
+{{- end }}
