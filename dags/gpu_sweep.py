@@ -7,17 +7,10 @@ from typing import Any
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
 import pendulum
 from airflow.sdk import DAG, Param, chain, task
-from mlops_platform import (
-    RUN_TAG_ARGS,
-    as_cleanup,
-    cleanup_command,
-    dag_defaults,
-    dataset_param,
-    load_platform,
-    mapped_profile_task,
-    model_type_param,
-    trainer_command,
-)
+from mlops_platform.common import RUN_TAG_ARGS, as_cleanup, dag_defaults
+from mlops_platform.config import load_platform
+from mlops_platform.params import dataset_param, model_type_param
+from mlops_platform.pods import cleanup_command, mapped_profile_task, trainer_command
 
 cfg = load_platform()
 SWEEP = [p for p in ("gpu-1", "gpu-2", "gpu-4", "gpu-8") if p in cfg.profiles]

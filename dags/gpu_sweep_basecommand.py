@@ -12,9 +12,11 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param, task
-from mlops_platform import command_param, dag_defaults, int_param, load_platform
 from mlops_platform.basecommand import IMAGE_PATTERN, MAX_TIME_LIMIT, MIN_TIME_LIMIT, load_basecommand
 from mlops_platform.basecommand_operator import BaseCommandJobOperator
+from mlops_platform.common import dag_defaults
+from mlops_platform.config import load_platform
+from mlops_platform.params import command_param, int_param
 
 cfg = load_platform()
 bc = load_basecommand(cfg.directory)

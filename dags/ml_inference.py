@@ -7,16 +7,10 @@ from typing import Any
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
 import pendulum
 from airflow.sdk import DAG, Param, chain, task
-from mlops_platform import (
-    as_cleanup,
-    cleanup_command,
-    dag_defaults,
-    dataset_param,
-    load_platform,
-    model_name_param,
-    pod_task,
-    trainer_command,
-)
+from mlops_platform.common import as_cleanup, dag_defaults
+from mlops_platform.config import load_platform
+from mlops_platform.params import dataset_param, model_name_param
+from mlops_platform.pods import cleanup_command, pod_task, trainer_command
 
 cfg = load_platform()
 
@@ -79,7 +73,7 @@ with DAG(
 
     @task(task_id="write_predictions")
     def write_predictions(dag_run: Any = None, ti: Any = None) -> dict[str, str]:
-        from mlops_platform import path_segment
+        from mlops_platform.common import path_segment
 
         model_info = ti.xcom_pull(task_ids="load_model")
         location = f"{dag_run.dag_id}/{path_segment(dag_run.run_id)}/out/predictions.csv"

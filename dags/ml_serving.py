@@ -6,7 +6,9 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param, chain, task
-from mlops_platform import dag_defaults, int_param, load_platform, model_name_param
+from mlops_platform.common import dag_defaults
+from mlops_platform.config import load_platform
+from mlops_platform.params import int_param, model_name_param
 
 cfg = load_platform()
 

@@ -5,22 +5,10 @@ from __future__ import annotations
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
 import pendulum
 from airflow.sdk import DAG, Param, chain
-from mlops_platform import (
-    RUN_TAG_ARGS,
-    as_cleanup,
-    branch_on_profile,
-    cleanup_command,
-    dag_defaults,
-    dataset_param,
-    int_param,
-    load_platform,
-    model_name_param,
-    model_type_param,
-    pod_task,
-    profile_param,
-    profile_tasks,
-    trainer_command,
-)
+from mlops_platform.common import RUN_TAG_ARGS, as_cleanup, dag_defaults
+from mlops_platform.config import load_platform
+from mlops_platform.params import dataset_param, int_param, model_name_param, model_type_param, profile_param
+from mlops_platform.pods import branch_on_profile, cleanup_command, pod_task, profile_tasks, trainer_command
 
 cfg = load_platform()
 

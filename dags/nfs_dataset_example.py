@@ -5,7 +5,10 @@ from __future__ import annotations
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
 import pendulum
 from airflow.sdk import DAG
-from mlops_platform import dag_defaults, load_platform, pod_task, relative_path_param
+from mlops_platform.common import dag_defaults
+from mlops_platform.config import load_platform
+from mlops_platform.params import relative_path_param
+from mlops_platform.pods import pod_task
 
 cfg = load_platform()
 

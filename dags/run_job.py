@@ -7,18 +7,17 @@ from datetime import timedelta
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
 import pendulum
 from airflow.sdk import DAG, chain
-from mlops_platform import (
-    branch_on_profile,
+from mlops_platform.common import dag_defaults
+from mlops_platform.config import load_platform
+from mlops_platform.params import (
     command_param,
-    dag_defaults,
     env_param,
     image_name_param,
     image_tag_param,
     int_param,
-    load_platform,
     profile_param,
-    profile_tasks,
 )
+from mlops_platform.pods import branch_on_profile, profile_tasks
 
 cfg = load_platform()
 MAX_TIMEOUT = 24 * 3600

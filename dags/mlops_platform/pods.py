@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
@@ -174,65 +175,30 @@ def pod_task_kwargs(
     given (see the module docstring).
     """
     cfg = cfg or load_platform()
-    if isinstance(command, str):
-        # One template rendering to a list (e.g. "{{ params.command }}" with
-        # render_template_as_native_obj=True); checked to be a list of strings at pod build.
-        if not (command.strip().startswith("{{") and command.strip().endswith("}}")):
-            raise ValueError(f"{task_id}: command must be a list of strings, not a shell string")
-        cmds: Any = command
-        args: Any = []
-    else:
-        command = list(command)
-        if not command or not all(isinstance(c, str) for c in command):
-            raise ValueError(f"{task_id}: command must be a non-empty list of strings")
-        cmds, args = command[:1], command[1:]
+    cmds, args = _command(task_id, command)
     image = image or cfg.trainer_image
     if not cfg.image_allowed(image):
         raise ValueError(f"{task_id}: image {image!r} is not from the platform registry {cfg.image_prefix!r}")
-    templated = "{{" in profile
-    if templated:
-        # Run-time profile: the template file and the GPU limit are rendered from the same
-        # expression; the pool reservation is the largest GPU count of all profiles.
-        expr = profile.strip()
-        if not (expr.startswith("{{") and expr.endswith("}}")):
-            raise ValueError(f"{task_id}: a templated profile must be one expression, got {profile!r}")
-        expr = expr[2:-2].strip()
-        gpu_map = json.dumps({p.name: str(p.gpus) for p in cfg.profiles.values()})
-        template_file = _template_dir(cfg) + "/" + profile + ".yaml"
-        gpus = cfg.max_gpus if pool_slots is None else pool_slots
-        resources = None
-        if any((cpu, memory, cpu_limit, memory_limit)):
-            resources = resources_for(cfg.profile(cfg.default_profile), cpu, memory, cpu_limit, memory_limit)
-            if cfg.max_gpus:
-                limits = dict(resources.limits or {})
-                limits[GPU_RESOURCE] = "{{ " + gpu_map + "[" + expr + "] }}"
-                resources.limits = limits
-        profile_label = profile
+    sizes = {"cpu": cpu, "memory": memory, "cpu_limit": cpu_limit, "memory_limit": memory_limit}
+    if "{{" in profile:
+        place = _run_time_profile(task_id, cfg, profile, pool_slots, sizes)
     else:
-        prof = cfg.profile(profile)
-        template_file = prof.pod_template_file
-        gpus = prof.gpus if pool_slots is None else pool_slots
-        resources = resources_for(prof, cpu, memory, cpu_limit, memory_limit)
-        profile_label = prof.name
-    task_env = {cfg.workspace_subpath_env: WORKSPACE_SUBPATH_TEMPLATE, **dict(env or {})}
-    for name in task_env:
-        if not _ENV_NAME.match(name):
-            raise ValueError(f"{task_id}: environment variable name {name!r} must match {ENV_NAME_PATTERN}")
-    is_gpu = gpus > 0
+        place = _fixed_profile(cfg, profile, pool_slots, sizes)
+    is_gpu = place.gpus > 0
     kwargs: dict[str, Any] = {
         "task_id": task_id,
         "allowed_image_prefix": cfg.image_prefix,
         "namespace": cfg.task_namespace,
         "service_account_name": cfg.service_account_name,
-        "pod_template_file": template_file,
+        "pod_template_file": place.template_file,
         "image": image,
         "cmds": cmds,
         "arguments": args,
-        "env_vars": task_env,
-        "container_resources": resources,
-        "labels": {**PART_OF_LABEL, "mlops.airflow.apache.org/profile": profile_label, **dict(labels or {})},
+        "env_vars": _task_env(task_id, cfg, env),
+        "container_resources": place.resources,
+        "labels": {**PART_OF_LABEL, "mlops.airflow.apache.org/profile": place.label, **dict(labels or {})},
         "pool": cfg.gpu_pool if is_gpu else "default_pool",
-        "pool_slots": max(1, gpus),
+        "pool_slots": max(1, place.gpus),
         "on_finish_action": on_finish_action,
         "startup_timeout_seconds": startup_timeout_seconds or (900 if is_gpu else 300),
         "schedule_timeout_seconds": schedule_timeout_seconds or (3600 if is_gpu else 600),
@@ -244,6 +210,71 @@ def pod_task_kwargs(
     }
     kwargs.update(operator_kwargs)
     return kwargs
+
+
+def _command(task_id: str, command: Sequence[str] | str) -> tuple[Any, Any]:
+    """(cmds, arguments) of the container: an argument list, or one template rendering to one."""
+    if isinstance(command, str):
+        # One template rendering to a list (e.g. "{{ params.command }}" with
+        # render_template_as_native_obj=True); checked to be a list of strings at pod build.
+        if not (command.strip().startswith("{{") and command.strip().endswith("}}")):
+            raise ValueError(f"{task_id}: command must be a list of strings, not a shell string")
+        return command, []
+    command = list(command)
+    if not command or not all(isinstance(c, str) for c in command):
+        raise ValueError(f"{task_id}: command must be a non-empty list of strings")
+    return command[:1], command[1:]
+
+
+def _task_env(task_id: str, cfg: PlatformConfig, env: Mapping[str, str] | None) -> dict[str, str]:
+    """The run's workspace sub-path plus the task's own variables (names checked)."""
+    task_env = {cfg.workspace_subpath_env: WORKSPACE_SUBPATH_TEMPLATE, **dict(env or {})}
+    for name in task_env:
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"{task_id}: environment variable name {name!r} must match {ENV_NAME_PATTERN}")
+    return task_env
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """What a profile decides for a task: pod template, pool reservation, resources, label."""
+
+    template_file: str
+    gpus: int
+    resources: k8s.V1ResourceRequirements | None
+    label: str
+
+
+def _fixed_profile(
+    cfg: PlatformConfig, name: str, pool_slots: int | None, sizes: Mapping[str, str | None]
+) -> _Placement:
+    """A profile named in the DAG: its template, exactly its GPUs in the pool."""
+    prof = cfg.profile(name)
+    gpus = prof.gpus if pool_slots is None else pool_slots
+    return _Placement(prof.pod_template_file, gpus, resources_for(prof, **sizes), prof.name)
+
+
+def _run_time_profile(
+    task_id: str, cfg: PlatformConfig, profile: str, pool_slots: int | None, sizes: Mapping[str, str | None]
+) -> _Placement:
+    """A profile chosen at run time (`{{ params.profile }}`): the template file and the GPU limit
+    are rendered from the same expression; the pool reservation is the largest GPU count of all
+    profiles."""
+    expr = profile.strip()
+    if not (expr.startswith("{{") and expr.endswith("}}")):
+        raise ValueError(f"{task_id}: a templated profile must be one expression, got {profile!r}")
+    expr = expr[2:-2].strip()
+    resources = None
+    if any(sizes.values()):
+        resources = resources_for(cfg.profile(cfg.default_profile), **sizes)
+        if cfg.max_gpus:
+            gpu_map = json.dumps({p.name: str(p.gpus) for p in cfg.profiles.values()})
+            limits = dict(resources.limits or {})
+            limits[GPU_RESOURCE] = "{{ " + gpu_map + "[" + expr + "] }}"
+            resources.limits = limits
+    template_file = _template_dir(cfg) + "/" + profile + ".yaml"
+    gpus = cfg.max_gpus if pool_slots is None else pool_slots
+    return _Placement(template_file, gpus, resources, profile)
 
 
 def _template_dir(cfg: PlatformConfig) -> str:
@@ -270,7 +301,7 @@ def profile_tasks(
     """
     cfg = cfg or load_platform()
     return {
-        name: pod_task(f"{task_id}_{name.replace('-', '_')}", command, profile=name, cfg=cfg, **kwargs)
+        name: pod_task(profile_task_id(task_id, name), command, profile=name, cfg=cfg, **kwargs)
         for name in profiles
     }
 

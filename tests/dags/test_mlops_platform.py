@@ -19,14 +19,14 @@ def prod(platform_envs):
 
 @pytest.fixture()
 def cfg(prod):
-    from mlops_platform import parse_platform
+    from mlops_platform.config import parse_platform
 
     with prod.active():
         return parse_platform(copy.deepcopy(prod.platform), "platform.json")
 
 
 def test_templates_dir_override(prod) -> None:
-    from mlops_platform import load_platform
+    from mlops_platform.config import load_platform
 
     with prod.active():
         cfg = load_platform()
@@ -63,7 +63,7 @@ def test_templates_dir_override(prod) -> None:
     ],
 )
 def test_invalid_platform_json_names_the_key(prod, mutate, message) -> None:
-    from mlops_platform import PlatformConfigError, parse_platform
+    from mlops_platform.config import PlatformConfigError, parse_platform
 
     doc = copy.deepcopy(prod.platform)
     mutate(doc)
@@ -87,7 +87,7 @@ def test_invalid_platform_json_names_the_key(prod, mutate, message) -> None:
 def test_path_segment_is_one_safe_segment(run_id) -> None:
     import re
 
-    from mlops_platform import path_segment
+    from mlops_platform.common import path_segment
 
     seg = path_segment(run_id)
     assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,119}", seg), seg
@@ -96,13 +96,13 @@ def test_path_segment_is_one_safe_segment(run_id) -> None:
 
 
 def test_path_segment_keeps_distinct_runs_apart() -> None:
-    from mlops_platform import path_segment
+    from mlops_platform.common import path_segment
 
     assert path_segment("manual__a:b") != path_segment("manual__a+b")
 
 
 def test_pod_task_refuses_foreign_images_and_shell_strings(cfg) -> None:
-    from mlops_platform import pod_task
+    from mlops_platform.pods import pod_task
 
     with pytest.raises(ValueError, match="not from the platform registry"):
         pod_task("t", ["true"], profile="cpu", cfg=cfg, image="docker.io/library/busybox:1")
@@ -113,7 +113,7 @@ def test_pod_task_refuses_foreign_images_and_shell_strings(cfg) -> None:
 
 
 def test_pod_build_refuses_a_rendered_foreign_image(cfg) -> None:
-    from mlops_platform import pod_task
+    from mlops_platform.pods import pod_task
 
     op = pod_task("t", ["true"], profile="cpu", cfg=cfg)
     op.image = "evil.example.com/x:1"  # as if a template had rendered it
@@ -123,7 +123,7 @@ def test_pod_build_refuses_a_rendered_foreign_image(cfg) -> None:
 
 def test_task_resources_keep_the_gpu_limit(cfg) -> None:
     from kubernetes.client import ApiClient
-    from mlops_platform import pod_task
+    from mlops_platform.pods import pod_task
 
     op = pod_task("t", ["true"], profile="gpu-4", cfg=cfg, cpu="2", memory="8Gi")
     pod = ApiClient().sanitize_for_serialization(op.build_pod_request_obj(None, dry_run=True))
@@ -133,7 +133,7 @@ def test_task_resources_keep_the_gpu_limit(cfg) -> None:
 
 
 def test_runtime_profile_reserves_the_largest_gpu_count(cfg) -> None:
-    from mlops_platform import pod_task
+    from mlops_platform.pods import pod_task
 
     op = pod_task("t", ["true"], profile="{{ params.profile }}", cfg=cfg)
     assert op.pool_slots == cfg.max_gpus == 8
@@ -145,7 +145,7 @@ def test_runtime_profile_reserves_the_largest_gpu_count(cfg) -> None:
     [{"domain": ""}, {"domain": "models.example.com", "ingressClassName": "nginx", "tls": True}],
 )
 def test_serving_objects_are_valid_and_restricted(prod, serving_cfg) -> None:
-    from mlops_platform import parse_platform
+    from mlops_platform.config import parse_platform
     from mlops_platform.serving import serving_objects
 
     doc = copy.deepcopy(prod.platform)
@@ -173,7 +173,7 @@ def test_dag_model_server_is_the_chart_model_server(prod, tmp_path) -> None:
     """The Deployment ml_serving creates equals the chart's for a static model, but for the
     fields that vary per model (name, model URI and version annotations, managed-by, chart
     label) - one definition of the model-server pod."""
-    from mlops_platform import load_platform
+    from mlops_platform.config import load_platform
     from mlops_platform.serving import serving_objects
 
     from tests.support.helm import find, render_chart
@@ -211,7 +211,7 @@ def test_dag_model_server_is_the_chart_model_server(prod, tmp_path) -> None:
 
 
 def test_serving_without_the_chart_template_is_a_clear_error(prod) -> None:
-    from mlops_platform import PlatformConfigError, parse_platform
+    from mlops_platform.config import PlatformConfigError, parse_platform
     from mlops_platform.serving import serving_objects
 
     doc = copy.deepcopy(prod.platform)
@@ -226,7 +226,10 @@ def test_runtime_profile_template_renders_from_params(prod) -> None:
     """`pod_task(profile="{{ params.profile }}")`: the template file follows the run's conf."""
     import pendulum
     from airflow.sdk import DAG
-    from mlops_platform import dag_defaults, load_platform, pod_task, profile_param
+    from mlops_platform.common import dag_defaults
+    from mlops_platform.config import load_platform
+    from mlops_platform.params import profile_param
+    from mlops_platform.pods import pod_task
 
     from tests.support.airflow_pods import build_pod
 
@@ -263,7 +266,7 @@ def test_runtime_profile_template_renders_from_params(prod) -> None:
 def test_chart_schema_and_loader_agree_on_boundaries(tmp_path, profiles, accepted) -> None:
     """The chart renders exactly the platform.json documents the loader accepts."""
     import yaml
-    from mlops_platform import PlatformConfigError, load_platform
+    from mlops_platform.config import PlatformConfigError, load_platform
 
     from tests.support.helm import HelmError, render_chart
 

@@ -19,7 +19,7 @@ GPU = "nvidia.com/gpu"
 
 
 def _built_pods(env: PlatformEnv, bag: Any) -> list[tuple[str, Any, Any, int, dict, dict]]:
-    from mlops_platform import path_segment  # noqa: F401  (imported from the DAG folder)
+    from mlops_platform.common import path_segment  # noqa: F401  (imported from the DAG folder)
 
     out = []
     with env.active():
@@ -101,7 +101,7 @@ def test_pull_secret_and_registry(built) -> None:
 
 
 def test_workspace_is_the_runs_own_sub_path(built) -> None:
-    from mlops_platform import path_segment
+    from mlops_platform.common import path_segment
 
     env, pods = built
     assert env.platform["workspace"]["enabled"]

@@ -38,7 +38,7 @@ def test_every_dag_has_tags_owner_retries_and_docs(dagbags) -> None:
 
 
 def test_every_dag_registers_the_workspace_path_filter(dagbags) -> None:
-    from mlops_platform import PATH_FILTER
+    from mlops_platform.common import PATH_FILTER
 
     for env_name, dag in _dags(dagbags):
         assert PATH_FILTER in (dag.user_defined_filters or {}), f"{env_name}:{dag.dag_id}"

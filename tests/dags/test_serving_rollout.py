@@ -88,7 +88,7 @@ class FakeKube:
 
 @pytest.fixture()
 def cfg(platform_envs):
-    from mlops_platform import parse_platform
+    from mlops_platform.config import parse_platform
 
     env = platform_envs["production.example"]
     doc = copy.deepcopy(env.platform)
