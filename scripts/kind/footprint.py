@@ -120,18 +120,15 @@ def fmt(req: dict[str, Decimal]) -> str:
     return f"{req['cpu'] * 1000:>7.0f}m {req['memory'] / 2**20:>7.0f}Mi"
 
 
-def main(argv: list[str]) -> int:
-    if not argv:
-        print(__doc__, file=sys.stderr)
-        return 2
-    budget = {
-        "cpu": parse_quantity(os.environ.get("MLOPS_KIND_BUDGET_CPU", "4")),
-        "memory": parse_quantity(os.environ.get("MLOPS_KIND_BUDGET_MEMORY", "8Gi")),
-    }
-    objects = load(argv)
-    steady = {"cpu": Decimal(0), "memory": Decimal(0)}
-    lines = []
-    jobs = []
+Requests = dict[str, Decimal]
+Rows = list[tuple[str, Requests]]
+
+
+def tally(objects: list[dict[str, Any]]) -> tuple[Rows, Rows, list[str]]:
+    """(workloads with their requests x replicas, Jobs with their requests, containers that set
+    no requests) of the pod-bearing objects."""
+    workloads: Rows = []
+    jobs: Rows = []
     unset: list[str] = []
     for obj in objects:
         if obj.get("kind") not in POD_KINDS:
@@ -146,13 +143,20 @@ def main(argv: list[str]) -> int:
             jobs.append((name, req))
             continue
         replicas = int((obj.get("spec") or {}).get("replicas", 1) or 0)
-        total = {k: v * replicas for k, v in req.items()}
-        lines.append((f"{name} x{replicas}", total))
+        workloads.append((f"{name} x{replicas}", {k: v * replicas for k, v in req.items()}))
+    return workloads, jobs, unset
+
+
+def print_table(objects: list[dict[str, Any]], budget: Requests) -> Requests:
+    """Print the requests of every workload, the fixed kind system pods, the largest task pod and
+    the Jobs (not counted); return the total."""
+    workloads, jobs, unset = tally(objects)
+    steady = {"cpu": Decimal(0), "memory": Decimal(0)}
+    for _, total in workloads:
         for k in steady:
             steady[k] += total[k]
-
     print("kind footprint: resource requests (cpu, memory)")
-    for name, req in sorted(lines):
+    for name, req in sorted(workloads):
         print(f"  {fmt(req)}  {name}")
     print(f"  {fmt(KIND_SYSTEM)}  kind system pods + ingress-nginx (fixed)")
     grand = {k: steady[k] + KIND_SYSTEM[k] for k in steady}
@@ -169,6 +173,18 @@ def main(argv: list[str]) -> int:
             + ", ".join(unset)
         )
     print(f"  {fmt(budget)}  budget (Docker Desktop 4 CPUs / 8 GB)")
+    return grand
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print(__doc__, file=sys.stderr)
+        return 2
+    budget = {
+        "cpu": parse_quantity(os.environ.get("MLOPS_KIND_BUDGET_CPU", "4")),
+        "memory": parse_quantity(os.environ.get("MLOPS_KIND_BUDGET_MEMORY", "8Gi")),
+    }
+    grand = print_table(load(argv), budget)
     over = [k for k in grand if grand[k] > budget[k]]
     if over:
         print(f"kind footprint: requests exceed the budget for {', '.join(over)}", file=sys.stderr)
