@@ -247,7 +247,7 @@ def test_network_policy_selects_the_server_and_admits_only_known_peers() -> None
             "podSelector": {
                 "matchLabels": {
                     "app.kubernetes.io/component": "task",
-                    "app.kubernetes.io/instance": REL,
+                    "mlops.airflow.apache.org/release": REL,
                     "kubernetes_pod_operator": "True",
                 }
             },

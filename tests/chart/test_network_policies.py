@@ -151,6 +151,17 @@ def endpoints(objects: list[dict]) -> dict[str, Endpoint]:
         pod = parse_documents(text)[0]
         labels = {**pod["metadata"]["labels"], "kubernetes_pod_operator": "True"}  # added by the operator
         out[f"task-{key.removesuffix('.yaml')}"] = Endpoint(key, TASKS_NS, labels)
+    # The model server the ml_serving DAG rolls out (the chart's serving-deployment.yaml; the DAG
+    # adds only the model label): run-time state, labelled without app.kubernetes.io/instance.
+    for platform in [o for o in find(objects, "ConfigMap") if "serving-deployment.yaml" in (o.get("data") or {})]:
+        dag_dep = parse_documents(platform["data"]["serving-deployment.yaml"])[0]
+        tmpl = dag_dep["spec"]["template"]
+        out["dag-model-server"] = Endpoint(
+            "dag-model-server",
+            dag_dep["metadata"]["namespace"],
+            {**tmpl["metadata"]["labels"], "mlops.airflow.apache.org/model": "wine"},
+            {p["name"]: p["containerPort"] for c in tmpl["spec"]["containers"] for p in c.get("ports") or []},
+        )
     out["dns"] = Endpoint("dns", "kube-system", {"k8s-app": "kube-dns"}, {"dns": 53})
     out["ingress-controller"] = Endpoint(
         "ingress", "ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}
@@ -212,6 +223,10 @@ NEEDED = [
     ("ingress-controller", SERVER, 8080, "TCP"),
     ("mlops-scheduler", SERVER, 8080, "TCP"),  # the ml_serving DAG's smoke test
     ("mlops-scheduler", MLFLOW, 5000, "TCP"),
+    ("dag-model-server", MLFLOW, 5000, "TCP"),
+    ("dag-model-server", "dns", 53, "UDP"),
+    ("ingress-controller", "dag-model-server", 8080, "TCP"),
+    ("mlops-scheduler", "dag-model-server", 8080, "TCP"),
 ]
 
 DENIED = [
@@ -235,6 +250,9 @@ DENIED = [
     (DB, "internet", 443, "TCP"),
     (DB, "dns", 53, "UDP"),
     ("intruder", MLFLOW, 5000, "TCP"),
+    ("intruder", "dag-model-server", 8080, "TCP"),
+    ("dag-model-server", "internet", 443, "TCP"),
+    ("dag-model-server", DB, 5432, "TCP"),
 ]
 
 
@@ -293,3 +311,31 @@ def test_one_policy_per_file(world) -> None:
     assert len(sources) == len(set(sources))
     for s in sources:
         assert s.startswith(f"{paths.CHART_DIR.name}/templates/") and s.endswith("-networkpolicy.yaml"), s
+
+
+def test_run_time_objects_are_selected_by_the_release_label_not_the_helm_instance_label(world) -> None:
+    """Task pods and the DAG's model servers are run-time state (values/README.md, "Objects created
+    at run time"): no `app.kubernetes.io/instance` (Argo CD's label tracking would count them as the
+    Application's), and every policy that selects them or admits them does so by
+    `mlops.airflow.apache.org/release`."""
+    policies, eps = world
+    run_time = [e for n, e in eps.items() if n.startswith("task-") or n == "dag-model-server"]
+    assert len(run_time) >= 4
+    for e in run_time:
+        assert "app.kubernetes.io/instance" not in e.labels, e.name
+        assert e.labels["mlops.airflow.apache.org/release"] == RELEASE, e.name
+        assert e.labels["app.kubernetes.io/managed-by"] == "airflow", e.name
+    selecting = 0
+    for p in policies:
+        peers = [p["spec"].get("podSelector") or {}]
+        for rule in p["spec"].get("ingress") or []:
+            peers += [f.get("podSelector") or {} for f in rule.get("from") or []]
+        for rule in p["spec"].get("egress") or []:
+            peers += [t.get("podSelector") or {} for t in rule.get("to") or []]
+        for sel in peers:
+            labels = sel.get("matchLabels") or {}
+            if labels.get("app.kubernetes.io/component") in ("task", "model-serving"):
+                selecting += 1
+                assert "app.kubernetes.io/instance" not in labels, p["metadata"]["name"]
+                assert labels["mlops.airflow.apache.org/release"] == RELEASE, p["metadata"]["name"]
+    assert selecting >= 4  # tasks and serving policies, MLflow's two peers

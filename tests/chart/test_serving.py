@@ -98,6 +98,8 @@ def test_service_selects_only_its_model() -> None:
         ]
         # the MLflow NetworkPolicy admits model servers by these labels
         assert pod_labels["app.kubernetes.io/component"] == "model-serving"
+        assert pod_labels["mlops.airflow.apache.org/release"] == REL
+        # chart-managed: Helm's labels (the DAG's servers carry no app.kubernetes.io/instance)
         assert pod_labels["app.kubernetes.io/instance"] == REL
     other = deployment(objects, "wine")["spec"]["template"]["metadata"]["labels"]
     (iris_svc,) = find(objects, "Service", f"{PREFIX}-serving-iris")

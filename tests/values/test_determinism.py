@@ -76,18 +76,42 @@ def test_our_templates_use_no_randomness_or_cluster_state() -> None:
     pattern = re.compile(
         r"\b(lookup|randAlphaNum|randAlpha|randNumeric|randAscii|randBytes|uuidv4|now|genCA|genPrivateKey|genSelfSignedCert|genSignedCert)\b"
     )
-    # The one lookup allowed: the NFS PV clears a stale claimRef.uid that the PV controller left on
-    # a Released volume (tests/cluster/test_platform.py); without a cluster (helm template, Argo
-    # CD, Flux) it finds nothing and the render is the same.
-    allowed_lookup = {"charts/airflow-mlops/templates/storage/storage-datasets-pv.yaml"}
-    found = []
+    # The allowance, exactly: the NFS PV template reads the live PV and its claim (these two calls,
+    # nothing else) to clear a stale claimRef.uid that the PV controller left on a Released volume
+    # (a helm-only benefit, tests/cluster/test_platform.py). Without a cluster (helm template, Argo
+    # CD, Flux) lookup returns nothing and the render is the same as without the calls
+    # (test_the_allowed_lookup_changes_no_render_without_a_cluster); GitOps users clear the uid by
+    # hand (values/README.md, "Re-installing over kept data").
+    allowed_lookups = {
+        ("charts/airflow-mlops/templates/storage/storage-datasets-pv.yaml", '{{- $live := lookup "v1" "PersistentVolume" "" $pvName }}'),
+        ("charts/airflow-mlops/templates/storage/storage-datasets-pv.yaml", '{{- $claim := lookup "v1" "PersistentVolumeClaim" $claimNs $claimName }}'),
+    }
+    found, lookups = [], set()
     for f in sorted((paths.CHART_DIR / "templates").rglob("*")):
         if f.is_file():
+            rel = f.relative_to(paths.REPO).as_posix()
             for n, line in enumerate(f.read_text().splitlines(), 1):
                 for m in re.finditer(r"\{\{.*?\}\}", line):
                     code = re.sub(r'"(?:[^"\\]|\\.)*"', '""', m.group(0))  # not inside strings
-                    if f.relative_to(paths.REPO).as_posix() in allowed_lookup:
+                    if (rel, m.group(0).strip()) in allowed_lookups:
+                        lookups.add((rel, m.group(0).strip()))
                         code = re.sub(r"\blookup\b", "", code)
                     if pattern.search(code):
-                        found.append(f"{f.relative_to(paths.REPO)}:{n}: {m.group(0)}")
+                        found.append(f"{rel}:{n}: {m.group(0)}")
     assert not found, "\n".join(found)
+    assert lookups == allowed_lookups, f"allowed lookups no longer in the templates: {allowed_lookups - lookups}"
+
+
+def test_the_allowed_lookup_changes_no_render_without_a_cluster() -> None:
+    """helm template (what Argo CD and Flux run): the NFS PV's claimRef is the plain pre-binding by
+    name, without uid/resourceVersion, the same in every render."""
+    from tests.support.helm import find, render_chart
+
+    values = {"storage": {"nfs": {"enabled": True, "server": "nfs.example.com", "path": "/exports/datasets"}}}
+    (pv,) = find(render_chart(values=values, show_only=["templates/storage/storage-datasets-pv.yaml"]), "PersistentVolume")
+    assert pv["spec"]["claimRef"] == {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "namespace": "airflow-mlops",
+        "name": "test-airflow-mlops-datasets",
+    }

@@ -91,7 +91,7 @@ port), localhost and private addresses (kubelet probes, port-forward), plus mlfl
   podSelector:
     matchLabels:
       app.kubernetes.io/component: task
-      app.kubernetes.io/instance: {{ .Release.Name }}
+      mlops.airflow.apache.org/release: {{ .Release.Name }}
       kubernetes_pod_operator: "True"
 {{- if .Values.serving.enabled }}
 # Model servers download their model through the tracking server
@@ -101,7 +101,7 @@ port), localhost and private addresses (kubelet probes, port-forward), plus mlfl
   podSelector:
     matchLabels:
       app.kubernetes.io/component: model-serving
-      app.kubernetes.io/instance: {{ .Release.Name }}
+      mlops.airflow.apache.org/release: {{ .Release.Name }}
 {{- end }}
 {{- if .Values.mlflow.ingress.enabled }}
 # The ingress controller

@@ -77,7 +77,6 @@ metadata:
   name: {{ printf "mlops-task-%s" $name | trunc 63 | trimSuffix "-" }}
   labels:
     app.kubernetes.io/part-of: airflow-mlops
-    app.kubernetes.io/instance: {{ $root.Release.Name }}
     app.kubernetes.io/managed-by: airflow
     mlops.airflow.apache.org/release: {{ $root.Release.Name }}
     app.kubernetes.io/component: task

@@ -24,14 +24,21 @@ disjoint and Helm and the DAG never manage the same object.
 
 {{/*
 Usage: include "airflow-mlops.serving.selectorLabels" (list $root $model [managedBy]);
-managedBy defaults to Helm (the release's service).
+managedBy defaults to Helm (the release's service). Only chart-managed servers carry
+`app.kubernetes.io/instance` (a Helm label: Argo CD's label tracking reads it); the ml_serving
+DAG's run-time objects are told apart by `mlops.airflow.apache.org/release` (serving.labels),
+which the NetworkPolicies select.
 */}}
 {{- define "airflow-mlops.serving.selectorLabels" -}}
 {{- $root := index . 0 -}}
+{{- $managedBy := $root.Release.Service -}}
+{{- if gt (len .) 2 }}{{ $managedBy = index . 2 }}{{ end -}}
 app.kubernetes.io/name: mlflow-model-server
+{{- if eq $managedBy $root.Release.Service }}
 app.kubernetes.io/instance: {{ $root.Release.Name }}
+{{- end }}
 mlops.airflow.apache.org/model: {{ (index . 1).name }}
-app.kubernetes.io/managed-by: {{ if gt (len .) 2 }}{{ index . 2 }}{{ else }}{{ $root.Release.Service }}{{ end }}
+app.kubernetes.io/managed-by: {{ $managedBy }}
 {{- end }}
 
 {{- define "airflow-mlops.serving.labels" -}}
