@@ -18,7 +18,7 @@ EXPERIMENT = "gpu-sweep"
 
 with DAG(
     dag_id="gpu_sweep",
-    schedule=None,
+    schedule=cfg.schedule("gpu_sweep"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     tags=["mlops", "training", "gpu"],
     params={

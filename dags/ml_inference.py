@@ -16,7 +16,7 @@ cfg = load_platform()
 
 with DAG(
     dag_id="ml_inference",
-    schedule=None,
+    schedule=cfg.schedule("ml_inference"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     tags=["mlops", "inference"],
     params={

@@ -14,7 +14,7 @@ cfg = load_platform()
 
 with DAG(
     dag_id="ml_training",
-    schedule=None,
+    schedule=cfg.schedule("ml_training"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     tags=["mlops", "training"],
     params={

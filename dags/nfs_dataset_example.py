@@ -29,7 +29,7 @@ print(f"{len(files)} file(s), {total} bytes read")
 
 with DAG(
     dag_id="nfs_dataset_example",
-    schedule=None,
+    schedule=cfg.schedule("nfs_dataset_example"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     tags=["mlops", "datasets", "example"],
     params={"path": relative_path_param("iris", "Path of a file or directory below the dataset volume")},

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,8 @@ class PlatformConfig:
     raw: dict[str, Any]
     # The directory platform.json was read from (the chart's other files sit beside it).
     directory: str = DEFAULT_PLATFORM_DIR
+    # DAG id -> schedule (cron expression or preset), chart value pipelines.schedules.
+    schedules: dict[str, str] = field(default_factory=dict)
 
     @property
     def profile_names(self) -> list[str]:
@@ -97,6 +99,10 @@ class PlatformConfig:
             raise PlatformConfigError(
                 f"{self.path}: unknown profile {name!r}; the chart defines: {', '.join(self.profiles)}"
             ) from None
+
+    def schedule(self, dag_id: str) -> str | None:
+        """The DAG's schedule in this environment (`pipelines.schedules`); None = triggered only."""
+        return self.schedules.get(dag_id) or None
 
     def image(self, name: str, tag: str) -> str:
         """`<images.prefix>/<name>:<tag>` (bare `<name>:<tag>` when the prefix is '')."""
@@ -164,6 +170,15 @@ def parse_platform(doc: Any, where: str = PLATFORM_FILE, schema_file: str | None
         )
     if doc["registry"]["enabled"] and not doc["registry"]["pullSecret"]:
         raise PlatformConfigError(f"{where}: key 'registry.pullSecret' is required when registry.enabled")
+    schedules = dict(doc.get("schedules") or {})
+    for dag_id, expression in schedules.items():
+        if not expression.startswith("@"):
+            from croniter import croniter
+
+            if not croniter.is_valid(expression):
+                raise PlatformConfigError(
+                    f"{where}: key 'schedules.{dag_id}': {expression!r} is not a valid cron expression"
+                )
     templates_dir = os.environ.get(POD_TEMPLATES_DIR_ENV)
     profiles: dict[str, Profile] = {}
     for name, spec in doc["profiles"].items():
@@ -197,6 +212,7 @@ def parse_platform(doc: Any, where: str = PLATFORM_FILE, schema_file: str | None
         serving=dict(doc["serving"]),
         raw=doc,
         directory=str(Path(where).parent if Path(where).is_absolute() else platform_dir()),
+        schedules=schedules,
     )
 
 

@@ -172,6 +172,7 @@ charts/airflow-mlops/README.md and typed in files/platform.schema.json.
     "mountPath" "/data"
     "readOnly" .Values.storage.nfs.readOnly)
   "serving" $servingCfg
+  "schedules" (dig "schedules" dict (.Values.pipelines | default dict))
 -}}
 {{- toPrettyJson $cfg }}
 {{- end }}
