@@ -3,11 +3,10 @@ and the model is registered in MLflow with the alias `champion`."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import requests
 
 from tests.kind import support
+from tests.support import pipeline_checks as checks
 
 PROFILE = "gpu-1"
 MODEL = "iris"
@@ -25,17 +24,13 @@ def test_ml_training_on_gpu_profile(k8s: support.Kube, airflow: support.Airflow,
     train_task = "train_" + PROFILE.replace("-", "_")
     pods = watcher.by_task(train_task)
     assert pods, f"never saw a pod of task {train_task} (seen: {sorted(watcher.seen)})"
+    # the same checks as tests/cluster/test_pipelines.py (tests/support/pipeline_checks.py)
     for pod in pods:
-        assert pod["spec"].get("nodeName") == support.GPU_NODE, (
-            f"{pod['metadata']['name']} ran on {pod['spec'].get('nodeName')}, not the GPU node"
-        )
-        limits: dict[str, Any] = {}
-        for c in pod["spec"]["containers"]:
-            limits.update((c.get("resources") or {}).get("limits") or {})
-        assert limits.get("nvidia.com/gpu") == "1", limits
+        checks.assert_identified(pod, "ml_training", train_task)
+        checks.assert_placed(pod, 1, {support.GPU_NODE})
     # CPU steps stay off the GPU node.
     for pod in watcher.by_task("prepare"):
-        assert pod["spec"].get("nodeName") != support.GPU_NODE
+        checks.assert_placed(pod, 0, {support.GPU_NODE})
 
     r = requests.get(
         f"{mlflow_url}/api/2.0/mlflow/registered-models/alias",

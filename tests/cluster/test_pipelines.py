@@ -1,0 +1,315 @@
+"""The platform's pipelines run by the real Airflow 3.1.8 (provider 10.25) against the control
+plane: real KubernetesPodOperators create real pods in the API server, the real kube-scheduler
+places them on the simulated CPU/GPU nodes.
+
+**kwok nodes run no containers.** A task pod is admitted (Pod Security restricted in the task
+namespace; RBAC of the chart's task-launcher Role: the operator authenticates with a TokenRequest
+token of the account the chart binds, LocalExecutor -> the scheduler's), scheduled, and kwok writes
+its status: Succeeded after 1 s, or Failed when the pod carries the annotation
+``mlops.test/kwok-fail: "true"`` (set by a test through the task's templated ``annotations``).
+Nothing is pulled or executed, so the operator runs with ``get_logs=False`` (no kubelet:
+``pods/log`` cannot answer) and, as the platform already does, without XCom sidecar
+(tests/cluster/pipelines.py). MLflow does not run either: its REST helpers are replaced by a
+stand-in; the process tests run them against a real MLflow.
+
+How Airflow runs here: ``dag.test()`` on the copied DAG folder with the chart's files as the
+chart mounts them (platform.json, its schema, serving-deployment.yaml and the pod templates read
+back from the installed ConfigMaps; MLOPS_PLATFORM_DIR / MLOPS_POD_TEMPLATES_DIR). It runs the
+tasks one after another in this process with Airflow's own dependency, trigger-rule, branch,
+teardown and retry logic and its metadata DB (sqlite); it does not apply pools or run tasks in
+parallel (that needs a real scheduler). Retry delays are shortened to 1 s (count and policy stay
+the DAG's: 2 retries).
+
+The release: values/production.example.yaml as release `mlops` in namespace `pipelines`, task
+pods in `pipelines-jobs`, the GPU pool sized to this cluster (16 slots = 2 nodes x 8 GPUs).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import pytest
+from kubernetes.client import ApiClient
+
+from tests.cluster import pipelines as pl
+from tests.support import pipeline_checks as checks
+
+NS, TASKS_NS = "pipelines", "pipelines-jobs"
+SERIALIZE = ApiClient().sanitize_for_serialization
+
+
+@pytest.fixture(scope="module")
+def platform(cluster, tmp_path_factory, cluster_report):
+    p = pl.install_platform(cluster, tmp_path_factory.mktemp("pipelines"), NS, TASKS_NS)
+    cluster_report.append(f"pipelines: production example installed in {p.install_seconds:.1f}s; task pods launched "
+                          f"with a TokenRequest token of {p.service_account[0]}/{p.service_account[1]}")
+    return p
+
+
+@pytest.fixture(scope="module")
+def airflow(platform):
+    """Airflow's env for the module (platform files, the launcher kubeconfig as connection
+    kubernetes_default and KUBECONFIG for ml_serving's client), the migrated DB, the GPU pool,
+    the DAGs parsed from the copied folder."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLOPS_PLATFORM_DIR", str(platform.directory))
+    mp.setenv("MLOPS_POD_TEMPLATES_DIR", str(platform.templates_dir))
+    mp.setenv("KUBECONFIG", str(platform.kubeconfig))
+    # the kubernetes client read KUBECONFIG at import (before this fixture): ml_serving's
+    # load_kube_config() fallback (in a pod: load_incluster_config) must find the launcher's
+    import kubernetes.config.kube_config as kube_config
+
+    mp.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(platform.kubeconfig))
+    mp.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps(
+        {"conn_type": "kubernetes", "extra": {"kube_config_path": str(platform.kubeconfig), "in_cluster": False}}))
+    folder = pl.airflow_dag_folder()
+    if str(folder) not in sys.path:
+        mp.syspath_prepend(str(folder))
+    pl.ensure_pool(*platform.gpu_pool)
+    from airflow.models.dagbag import DagBag
+
+    bag = DagBag(str(folder), include_examples=False, safe_mode=False)
+    assert bag.import_errors == {}, bag.import_errors
+    yield bag
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def pods(cluster, platform):
+    rec = pl.PodRecorder(cluster.api, TASKS_NS)
+    yield rec
+    rec.stop()
+
+
+@pytest.fixture()
+def mlflow(monkeypatch, airflow):
+    standin = pl.MlflowStandin()
+    standin.install(monkeypatch)
+    return standin
+
+
+@pytest.fixture(scope="module")
+def observed(cluster_report):
+    """Lines for the terminal summary: each pipeline's pods (node, GPUs, phases)."""
+    lines: list[str] = []
+    yield lines
+    if lines:
+        cluster_report.append("pipelines on the control plane (pods: task[map] try -> node, GPUs, phases):")
+        cluster_report.extend(lines)
+
+
+def run(bag, dag_id: str, conf: dict[str, Any], tweak=None, **kw) -> Any:
+    dag = pl.for_kwok(bag.dags[dag_id])
+    if tweak:
+        tweak(dag)
+    started = time.monotonic()
+    dr = dag.test(run_conf=conf, **kw)
+    dr.took = time.monotonic() - started
+    return dr
+
+
+def pods_of(rec: pl.PodRecorder, dag_id: str, dr: Any, observed: list[str], title: str) -> list[pl.PodRecord]:
+    rec.wait_settled()
+    time.sleep(1)  # the last deletion event
+    got = rec.of_run(dag_id, dr.run_id)
+    observed.append(f"  {title}: run {dr.state} in {dr.took:.0f}s")
+    observed.extend(f"    {r.describe()}" for r in got)
+    return got
+
+
+def as_dict(r: pl.PodRecord) -> dict[str, Any]:
+    return {"metadata": {"name": r.name, "labels": r.labels, "annotations": r.annotations},
+            "spec": SERIALIZE(r.spec), "status": {"phase": r.phase}}
+
+
+def profile_gpus(platform, profile: str) -> int:
+    return int(platform.platform["profiles"][profile]["gpus"])
+
+
+def check_pod(platform, r: pl.PodRecord, dag_id: str, profile: str, workspace: str | None = None) -> None:
+    pod = as_dict(r)
+    checks.assert_identified(pod, dag_id, r.labels["task_id"])
+    checks.assert_placed(pod, profile_gpus(platform, profile), pl.GPU_NODES)
+    checks.assert_platform_mounts(pod, platform.platform, workspace)
+    assert r.labels.get("mlops.airflow.apache.org/profile") == profile, (r.name, r.labels)
+    # from the profile's template: name prefix, security context, placement
+    template = (platform.templates_dir / f"{profile}.yaml").read_text()
+    assert f"name: mlops-task-{profile}" in template and r.name.startswith(f"mlops-task-{profile}-"), r.name
+    assert r.spec.security_context.run_as_non_root is True, r.name
+
+
+def states(dr) -> dict[str, str]:
+    return {k: v.rsplit(".", 1)[-1].lower() for k, v in pl.task_states(dr).items()}
+
+
+def workspace_of(dag_id: str, dr) -> str:
+    from mlops_platform.common import path_segment
+
+    return f"{dag_id}/{path_segment(dr.run_id)}"
+
+
+# --- ml_training -----------------------------------------------------------------------------------
+
+def test_ml_training_runs_each_step_as_a_pod_and_train_on_the_chosen_gpu_profile(platform, airflow, pods, observed):
+    dr = run(airflow, "ml_training", {"profile": "gpu-4"})
+    st = states(dr)
+    assert dr.state == "success", st
+    assert st["train_gpu_4"] == "success" and st["choose_profile"] == "success"
+    assert all(st[f"train_{p}"] == "skipped" for p in ("cpu", "gpu_1", "gpu_2", "gpu_8")), st
+    got = pods_of(pods, "ml_training", dr, observed, "ml_training profile=gpu-4")
+    by_task = {r.labels["task_id"]: r for r in got}
+    assert list(by_task) == ["prepare", "train_gpu_4", "evaluate", "register", "cleanup"], [r.describe() for r in got]
+    for task_id, r in by_task.items():
+        check_pod(platform, r, "ml_training", "gpu-4" if task_id == "train_gpu_4" else "cpu", workspace_of("ml_training", dr))
+        assert r.phases[-1] == "Succeeded" and "Running" in r.phases, r.describe()
+        assert r.deleted, f"{r.name}: on_finish_action delete_succeeded_pod did not delete it"
+
+
+def test_ml_training_a_train_pod_that_keeps_failing_fails_the_run_after_its_retries_and_cleanup_still_runs(
+        platform, airflow, pods, observed):
+    def fail_train(dag):
+        dag.task_dict["train_gpu_1"].annotations = {pl.FAIL_ANNOTATION: "true"}
+
+    try:
+        dr = run(airflow, "ml_training", {"profile": "gpu-1"}, tweak=fail_train)
+    finally:
+        airflow.dags["ml_training"].task_dict["train_gpu_1"].annotations = {}
+    st = states(dr)
+    assert dr.state == "failed", st
+    assert st["train_gpu_1"] == "failed" and st["evaluate"] == "upstream_failed" and st["register"] == "upstream_failed", st
+    assert st["cleanup"] == "success", st  # the teardown ran and did not turn the run green
+    got = pods_of(pods, "ml_training", dr, observed, "ml_training profile=gpu-1, train fails every try")
+    trains = [r for r in got if r.labels["task_id"] == "train_gpu_1"]
+    checks.assert_tries([as_dict(r) for r in trains], ["Failed"] * 3)  # retries=2 (dag_defaults)
+    for r in trains:
+        check_pod(platform, r, "ml_training", "gpu-1")
+        assert not r.deleted, f"{r.name}: a failed pod is kept (delete_succeeded_pod)"
+    assert [r.labels["task_id"] for r in got if r.labels["task_id"] != "train_gpu_1"] == ["prepare", "cleanup"]
+
+
+# --- run_job ---------------------------------------------------------------------------------------
+
+def test_run_job_on_gpu_8_fails_once_and_succeeds_on_retry(platform, airflow, pods, observed):
+    def fail_first_try(dag):
+        dag.task_dict["job_gpu_8"].annotations = {pl.FAIL_ANNOTATION: "{{ 'true' if ti.try_number == 1 else 'false' }}"}
+
+    conf = {"image": "trainer", "tag": "1.0.0", "command": ["mlops-trainer", "--version"], "profile": "gpu-8",
+            "env": {"LOG_LEVEL": "debug"}, "timeout_seconds": 600}
+    try:
+        dr = run(airflow, "run_job", conf, tweak=fail_first_try)
+    finally:
+        airflow.dags["run_job"].task_dict["job_gpu_8"].annotations = {}
+    st = states(dr)
+    assert dr.state == "success", st
+    got = pods_of(pods, "run_job", dr, observed, "run_job profile=gpu-8, first try fails")
+    assert {r.labels["task_id"] for r in got} == {"job_gpu_8"}
+    checks.assert_tries([as_dict(r) for r in got], ["Failed", "Succeeded"])
+    failed, ok = sorted(got, key=lambda r: int(r.labels["try_number"]))
+    assert not failed.deleted and ok.deleted, (failed.describe(), ok.describe())
+    for r in got:
+        check_pod(platform, r, "run_job", "gpu-8", workspace_of("run_job", dr))
+        c = r.spec.containers[0]
+        assert c.image == f"{platform.platform['images']['prefix']}/trainer:1.0.0", c.image
+        assert [*c.command, *(c.args or [])] == ["mlops-trainer", "--version"]
+        assert {"LOG_LEVEL": "debug"}.items() <= {e.name: e.value for e in c.env}.items()
+        assert r.spec.active_deadline_seconds == 600
+
+
+# --- gpu_sweep -------------------------------------------------------------------------------------
+
+def test_gpu_sweep_trains_on_1_2_4_8_gpus_each_in_its_own_workspace(platform, airflow, pods, observed, mlflow):
+    dr = run(airflow, "gpu_sweep", {})
+    st = states(dr)
+    assert dr.state == "success", st
+    got = pods_of(pods, "gpu_sweep", dr, observed, "gpu_sweep")
+    sweep = ["gpu-1", "gpu-2", "gpu-4", "gpu-8"]
+    ws = workspace_of("gpu_sweep", dr)
+    for task_id in ("prepare", "train", "evaluate", "cleanup"):
+        mine = sorted((r for r in got if r.labels["task_id"] == task_id), key=lambda r: int(r.labels["map_index"]))
+        assert [int(r.labels["map_index"]) for r in mine] == [0, 1, 2, 3], (task_id, [r.describe() for r in mine])
+        for i, r in enumerate(mine):
+            check_pod(platform, r, "gpu_sweep", sweep[i] if task_id == "train" else "cpu", f"{ws}/{sweep[i]}")
+            assert r.phase == "Succeeded" and r.deleted, r.describe()
+    assert ("set_run_tag", "run-gpu-4", "mlops.sweep_best", "true") in mlflow.calls
+
+
+# --- ml_inference ----------------------------------------------------------------------------------
+
+def test_ml_inference_predicts_with_the_resolved_version(platform, airflow, pods, observed, mlflow):
+    dr = run(airflow, "ml_inference", {"model_name": "iris", "alias": "champion"})
+    st = states(dr)
+    assert dr.state == "success", st
+    got = pods_of(pods, "ml_inference", dr, observed, "ml_inference")
+    assert [r.labels["task_id"] for r in got] == ["load_data", "batch_predict", "cleanup"], [r.describe() for r in got]
+    for r in got:
+        check_pod(platform, r, "ml_inference", "cpu", workspace_of("ml_inference", dr))
+    predict = got[1].spec.containers[0]
+    assert "models:/iris/3" in predict.args, predict.args
+    assert ("model_version_by_alias", "iris", "champion") in mlflow.calls
+
+
+# --- nfs_dataset_example ---------------------------------------------------------------------------
+
+def test_nfs_dataset_example_reads_the_datasets_volume_read_only(platform, airflow, pods, observed):
+    dr = run(airflow, "nfs_dataset_example", {"path": "iris"})
+    assert dr.state == "success", states(dr)
+    (r,) = pods_of(pods, "nfs_dataset_example", dr, observed, "nfs_dataset_example")
+    check_pod(platform, r, "nfs_dataset_example", "cpu")
+    assert r.spec.containers[0].args[-1] == "/data/iris"
+    (vol,) = [v for v in r.spec.volumes if v.name == "datasets"]
+    assert vol.persistent_volume_claim.read_only is True
+
+
+# --- ml_serving ------------------------------------------------------------------------------------
+
+def serving_objects(cluster, name: str) -> dict[str, Any]:
+    from kubernetes.client.exceptions import ApiException
+
+    out = {}
+    for kind, read in (("Deployment", cluster.apps.read_namespaced_deployment),
+                       ("Service", cluster.core.read_namespaced_service),
+                       ("Ingress", cluster.networking.read_namespaced_ingress)):
+        try:
+            out[kind] = read(name, NS)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+    return out
+
+
+def test_ml_serving_rolls_out_through_the_serving_role_and_waits_until_ready(cluster, platform, airflow, observed):
+    """deploy and wait_ready run with the scheduler account's token (the chart's serving Role); kwok
+    makes the model-server pods Running and Ready. The smoke request needs a running model server
+    (mlflow models serve): covered by the process tests (tests/images); here Airflow marks it
+    success (dag.test mark_success_pattern)."""
+    dr = run(airflow, "ml_serving", {"model_name": "iris", "version": "7", "replicas": 2, "ready_timeout_seconds": 60},
+             mark_success_pattern="smoke_test")
+    st = states(dr)
+    assert dr.state == "success", st
+    assert st["rollback"] == "skipped", st
+    objs = serving_objects(cluster, "iris-serving")
+    assert set(objs) == {"Deployment", "Service", "Ingress"}, objs.keys()
+    dep = objs["Deployment"]
+    assert dep.status.available_replicas == 2 and dep.metadata.annotations["mlops.airflow.apache.org/model-version"] == "7"
+    assert objs["Ingress"].spec.rules[0].host == "iris.models.example.com"
+    # the DAG's Deployment (the chart's own serving.models iris Deployment carries the label too)
+    served = [p for p in cluster.core.list_namespaced_pod(NS, label_selector="mlops.airflow.apache.org/model=iris").items
+              if p.metadata.name.startswith("iris-serving-")]
+    observed.append(f"  ml_serving iris v7: run {dr.state} in {dr.took:.0f}s; model-server pods: "
+                    + ", ".join(f"{p.metadata.name} -> {p.spec.node_name} {p.status.phase}" for p in served))
+    assert len(served) == 2 and all(p.spec.node_name in pl.CPU_NODES for p in served)
+
+
+def test_ml_serving_a_failed_smoke_test_rolls_back_what_the_run_created(cluster, platform, airflow, observed):
+    """Without a model server the smoke request fails (no DNS for the Service here): rollback
+    deletes the Deployment/Service/Ingress this run created and fails the run."""
+    dr = run(airflow, "ml_serving", {"model_name": "wine", "version": "2", "ready_timeout_seconds": 60})
+    st = states(dr)
+    assert dr.state == "failed", st
+    assert st["wait_ready"] == "success" and st["smoke_test"] == "failed", st
+    assert serving_objects(cluster, "wine-serving") == {}
+    observed.append(f"  ml_serving wine v2 (smoke test fails): run {dr.state} in {dr.took:.0f}s; "
+                    f"rollback deleted Deployment/Service/Ingress wine-serving")
