@@ -7,7 +7,9 @@ module inside task functions, never at DAG parse time.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import urllib.parse
 import urllib.request
 from typing import Any
@@ -17,6 +19,20 @@ TIMEOUT_SECONDS = 30
 
 class MlflowRestError(RuntimeError):
     """The tracking server answered with an error or could not be reached."""
+
+
+def auth_headers() -> dict[str, str]:
+    """The credential MLflow's own client uses: MLFLOW_TRACKING_TOKEN (bearer) or
+    MLFLOW_TRACKING_USERNAME/PASSWORD (basic; the chart puts them into every Airflow component
+    from mlflow.auth.clientSecret through airflow.secret). None set: no header."""
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {basic}"}
+    return {}
 
 
 def call(
@@ -31,11 +47,18 @@ def call(
         url += "?" + urllib.parse.urlencode(payload)
     elif payload is not None:
         data = json.dumps(payload).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **auth_headers()}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT_SECONDS) as resp:  # noqa: S310 (http(s) checked)
             body = resp.read()
     except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            who = "no credential" if not auth_headers() else "the credential of MLFLOW_TRACKING_USERNAME"
+            raise MlflowRestError(
+                f"{method} {endpoint}: HTTP {exc.code}: MLflow refused {who} (mlflow.auth: Airflow "
+                "reads MLFLOW_TRACKING_USERNAME/PASSWORD from mlflow.auth.clientSecret via airflow.secret)"
+            ) from exc
         raise MlflowRestError(f"{method} {endpoint}: HTTP {exc.code}: {exc.read()[:500]!r}") from exc
     except OSError as exc:
         raise MlflowRestError(f"{method} {endpoint}: {base} unreachable: {exc}") from exc

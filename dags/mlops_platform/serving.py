@@ -120,6 +120,9 @@ def serving_objects(cfg: PlatformConfig, model: str, version: str, replicas: int
                 ]
             },
         }
+        # The controller's authentication (serving.auth) and serving.ingress.annotations.
+        if cfg.serving.get("ingressAnnotations"):
+            ingress["metadata"]["annotations"] = dict(cfg.serving["ingressAnnotations"])
         if cfg.serving.get("ingressClassName"):
             ingress["spec"]["ingressClassName"] = cfg.serving["ingressClassName"]
         if cfg.serving.get("tls"):

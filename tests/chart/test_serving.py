@@ -60,8 +60,11 @@ def test_per_model_deployment_runs_mlflow_models_serve() -> None:
     ]  # fmt: skip
     assert c["readinessProbe"]["httpGet"] == {"path": "/ping", "port": "http"}
     assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
-    env = {e["name"]: e["value"] for e in c["env"]}
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in c["env"]}
     assert env["MLFLOW_TRACKING_URI"] == f"http://{PREFIX}-mlflow.{NS}.svc.cluster.local:5000"
+    # mlflow.auth (default on): the model download authenticates with the client Secret
+    assert env["MLFLOW_TRACKING_USERNAME"] == {"secretKeyRef": {"name": "mlflow-auth", "key": "username"}}
+    assert env["MLFLOW_TRACKING_PASSWORD"] == {"secretKeyRef": {"name": "mlflow-auth", "key": "password"}}
     assert env["HOME"] == "/tmp"
     assert c["image"].endswith("/mlflow:0.1.0") or c["image"] == "mlflow:0.1.0"
     assert dep["spec"]["replicas"] == 1

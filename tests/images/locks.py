@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 VENV_LOCK = REPO / "requirements" / "mlflow.lock"
 IMAGE_TOP_LEVEL = {
     # server (PostgreSQL + S3-compatible artifact stores) and model serving (scikit-learn)
-    "mlflow": ["mlflow", "scikit-learn", "pandas", "psycopg2-binary", "boto3"],
+    # + Flask-WTF: the basic-auth app (`--app-name basic-auth`, the `auth` extra of mlflow)
+    "mlflow": ["mlflow", "flask-wtf", "scikit-learn", "pandas", "psycopg2-binary", "boto3"],
     # training task code: MLflow client side + scikit-learn
     "trainer": ["mlflow", "scikit-learn", "pandas", "requests"],
 }

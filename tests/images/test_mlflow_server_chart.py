@@ -26,7 +26,14 @@ HOST = "mlflow.example.com"
 
 @pytest.fixture(scope="module")
 def chart_server(tmp_path_factory):
-    values = {"mlflow": {"ingress": {"enabled": True, "host": HOST, "tls": {"enabled": True}}, "workers": 1}}
+    # Authentication (on by default) has its own real-server test: tests/images/test_mlflow_auth.py.
+    values = {
+        "mlflow": {
+            "ingress": {"enabled": True, "host": HOST, "tls": {"enabled": True}},
+            "workers": 1,
+            "auth": {"enabled": False},
+        }
+    }
     (dep,) = render_template("templates/mlflow/mlflow-deployment.yaml", values)
     (container,) = dep["spec"]["template"]["spec"]["containers"]
     root = tmp_path_factory.mktemp("chart-server")

@@ -66,6 +66,10 @@ def secret_refs(objects: list[dict[str, Any]], namespace: str, tasks_namespace: 
         elif "template" in spec and isinstance(spec["template"], dict) and "spec" in spec["template"]:
             pod(spec["template"]["spec"], ns)
         if o["kind"] == "Ingress":
+            # ingress-nginx basic auth (serving.auth): the htpasswd Secret of the model endpoints
+            auth = (o["metadata"].get("annotations") or {}).get("nginx.ingress.kubernetes.io/auth-secret")
+            if auth:
+                add(ns, auth, "auth")
             for t in spec.get("tls") or []:
                 add(ns, t["secretName"], "tls.crt")
                 add(ns, t["secretName"], "tls.key")
@@ -203,6 +207,8 @@ def fake(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         "MLFLOW_DB_URI": "postgresql://mlflow:db-pass-2@pg:5432/mlflow",
         "MLFLOW_S3_ACCESS_KEY_ID": "AKIAEXAMPLE",
         "MLFLOW_S3_SECRET_ACCESS_KEY": "s3-secret-value",
+        "MLFLOW_AUTH_USERNAME": "mlflow-admin",
+        "MLFLOW_AUTH_PASSWORD": "mlflow-admin-pass-3",
     }
     return store, env
 

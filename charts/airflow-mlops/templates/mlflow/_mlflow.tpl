@@ -116,3 +116,85 @@ port), localhost and private addresses (kubelet probes, port-forward), plus mlfl
 {{ toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/*
+The backend store URI as environment (MLFLOW_BACKEND_STORE_URI, never on the command line),
+for the server and the auth-config init container. $m is .Values.mlflow.
+*/}}
+{{- define "airflow-mlops.mlflow.backendStoreEnv" -}}
+{{- $m := .Values.mlflow }}
+{{- $dataDir := include "airflow-mlops.mlflow.dataDir" . }}
+{{- if eq $m.backendStore.type "existingSecret" }}
+- name: MLFLOW_BACKEND_STORE_URI
+  valueFrom:
+    secretKeyRef:
+      name: {{ $m.backendStore.existingSecret }}
+      key: {{ $m.backendStore.uriKey }}
+{{- else if eq $m.backendStore.type "devDatabase" }}
+- name: MLOPS_DEV_DATABASE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.devDatabase.auth.existingSecret }}
+      key: {{ .Values.devDatabase.auth.passwordKey }}
+- name: MLFLOW_BACKEND_STORE_URI
+  value: {{ printf "postgresql://%s:$(MLOPS_DEV_DATABASE_PASSWORD)@%s:5432/%s" .Values.devDatabase.auth.username (include "airflow-mlops.devDatabase.host" .) $m.backendStore.devDatabase.database | quote }}
+{{- else }}
+- name: MLFLOW_BACKEND_STORE_URI
+  value: {{ printf "sqlite:///%s/mlflow.db" $dataDir | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Where the basic-auth app's ini file is written (the /tmp emptyDir). */}}
+{{- define "airflow-mlops.mlflow.authConfigPath" -}}/tmp/basic_auth.ini{{- end }}
+
+{{/* Environment shared by the auth-config init container and the server (auth enabled). */}}
+{{- define "airflow-mlops.mlflow.authEnv" -}}
+- name: MLFLOW_AUTH_CONFIG_PATH
+  value: {{ include "airflow-mlops.mlflow.authConfigPath" . }}
+- name: MLOPS_AUTH_DEFAULT_PERMISSION
+  value: {{ .Values.mlflow.auth.defaultPermission | quote }}
+{{- end }}
+
+{{/*
+Writes the basic-auth ini: the user store shares the backend store's database (its own tables
+and alembic_version_auth), the default permission, the authorization function. "%" is doubled
+(configparser interpolation). Admin credentials and the Flask key stay in the environment
+(MLFLOW_AUTH_ADMIN_USERNAME/PASSWORD, MLFLOW_FLASK_SERVER_SECRET_KEY), read by MLflow itself.
+*/}}
+{{- define "airflow-mlops.mlflow.authConfigScript" -}}
+import configparser, os
+cfg = configparser.ConfigParser(interpolation=None)
+cfg["mlflow"] = {
+    "default_permission": os.environ["MLOPS_AUTH_DEFAULT_PERMISSION"],
+    "database_uri": os.environ["MLFLOW_BACKEND_STORE_URI"].replace("%", "%%"),
+    "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
+}
+path = os.environ["MLFLOW_AUTH_CONFIG_PATH"]
+with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+    cfg.write(f)
+print("auth-config: wrote", path)
+{{- end }}
+
+{{/* The Secret holding the platform clients' MLflow credential (mlflow.auth.clientSecret). */}}
+{{- define "airflow-mlops.mlflow.clientSecret" -}}
+{{- default .Values.mlflow.auth.existingSecret .Values.mlflow.auth.clientSecret }}
+{{- end }}
+
+{{/*
+MLFLOW_TRACKING_USERNAME/PASSWORD of an MLflow client (task pods, model servers) from the
+client Secret in the pod's namespace; nothing when mlflow.auth.enabled is false.
+*/}}
+{{- define "airflow-mlops.mlflow.clientEnv" -}}
+{{- if .Values.mlflow.auth.enabled }}
+- name: MLFLOW_TRACKING_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "airflow-mlops.mlflow.clientSecret" . }}
+      key: {{ .Values.mlflow.auth.usernameKey }}
+- name: MLFLOW_TRACKING_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "airflow-mlops.mlflow.clientSecret" . }}
+      key: {{ .Values.mlflow.auth.passwordKey }}
+{{- end }}
+{{- end }}

@@ -107,6 +107,9 @@ spec:
           value: /tmp
         - name: MLFLOW_TRACKING_URI
           value: {{ include "airflow-mlops.mlflow.trackingUri" $root | quote }}
+        {{- with include "airflow-mlops.mlflow.clientEnv" $root }}
+        {{- . | nindent 8 }}
+        {{- end }}
         - name: MLOPS_PROFILE
           value: {{ $name | quote }}
         - name: MLOPS_GPUS

@@ -135,6 +135,9 @@ spec:
               value: /tmp
             - name: MLFLOW_TRACKING_URI
               value: {{ include "airflow-mlops.mlflow.trackingUri" $root | quote }}
+            {{- with include "airflow-mlops.mlflow.clientEnv" $root }}
+            {{- . | nindent 12 }}
+            {{- end }}
           ports:
             - name: http
               containerPort: 8080
@@ -182,4 +185,21 @@ placement of `serving.profile` (default: defaultProfile).
 {{- define "airflow-mlops.serving.dagDeployment" -}}
 {{- $model := dict "name" "model" "modelUri" "models:/model/1" "replicas" 1 "profile" .Values.serving.profile }}
 {{- include "airflow-mlops.serving.deployment" (list . $model "airflow") }}
+{{- end }}
+
+{{/*
+Annotations of every model Ingress (the chart's and the ml_serving DAG's, through
+platform.json serving.ingressAnnotations): serving.ingress.annotations plus, when
+serving.auth.enabled, serving.auth.annotations with `{secret}` replaced by
+serving.auth.existingSecret. A JSON object.
+*/}}
+{{- define "airflow-mlops.serving.ingressAnnotations" -}}
+{{- $s := .Values.serving }}
+{{- $out := deepCopy ($s.ingress.annotations | default dict) }}
+{{- if $s.auth.enabled }}
+{{- range $k, $v := $s.auth.annotations }}
+{{- $_ := set $out $k (replace "{secret}" $s.auth.existingSecret (toString $v)) }}
+{{- end }}
+{{- end }}
+{{- toJson $out }}
 {{- end }}

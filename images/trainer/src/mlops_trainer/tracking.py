@@ -54,4 +54,28 @@ def check_reachable(uri: str | None = None) -> str:
         raise TrackingError(
             f"MLflow tracking server {uri} answered {resp.status_code} on /health: {resp.text[:200]!r}"
         )
+    check_credential(uri)
     return uri
+
+
+def check_credential(uri: str) -> None:
+    """/health needs no login; one cheap authenticated call tells a refused credential (HTTP
+    401/403 with mlflow.auth) apart from a later failure deep inside an MLflow client call."""
+    import requests
+
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    auth = (user, password) if user and password else None
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    url = uri.rstrip("/") + "/api/2.0/mlflow/experiments/search"
+    try:
+        resp = requests.get(url, params={"max_results": 1}, auth=auth, headers=headers, timeout=HEALTH_TIMEOUT_S)
+    except requests.RequestException as exc:
+        raise TrackingError(f"MLflow tracking server {uri} is unreachable ({type(exc).__name__}: {exc})") from exc
+    if resp.status_code in (401, 403):
+        given = "no credential" if not (auth or token) else f"the credential of user {user!r}"
+        raise TrackingError(
+            f"MLflow tracking server {uri} refused {given} (HTTP {resp.status_code}): set "
+            "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (the pod templates set them from "
+            "mlflow.auth.clientSecret)"
+        )
