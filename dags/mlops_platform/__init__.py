@@ -14,6 +14,8 @@ Import each name from the module that owns it; this package re-exports nothing:
 - `serving`, `mlflow_rest`: the model-server objects and the MLflow REST calls of the DAGs'
   Python tasks (imported inside those tasks).
 - `basecommand`, `basecommand_operator`: the NVIDIA Base Command backend.
+- `alerts`: the failure notifiers (`failure_notifiers()`, `WebhookNotifier`) `dag_defaults()`
+  adds from platform.json `alerts`.
 
 Everything here runs at parse time: it reads one file and builds operators, nothing else.
 """

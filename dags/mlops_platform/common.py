@@ -35,8 +35,9 @@ def path_segment(value: Any) -> str:
 
 def dag_defaults(owner: str = DEFAULT_OWNER, retries: int = 2) -> dict[str, Any]:
     """Keyword arguments every platform DAG passes to DAG(...): owner, retries with
-    exponential backoff, the workspace path filter, no catchup."""
-    return {
+    exponential backoff, the workspace path filter, no catchup, and the failure alerts the
+    chart configures (`pipelines.alerts`, mlops_platform.alerts) as `on_failure_callback`."""
+    out: dict[str, Any] = {
         "default_args": {
             "owner": owner,
             "retries": retries,
@@ -48,6 +49,13 @@ def dag_defaults(owner: str = DEFAULT_OWNER, retries: int = 2) -> dict[str, Any]
         "catchup": False,
         "max_active_runs": 4,
     }
+    from mlops_platform.alerts import failure_notifiers
+    from mlops_platform.config import load_platform
+
+    notifiers = failure_notifiers(load_platform().raw.get("alerts"))
+    if notifiers:
+        out["on_failure_callback"] = notifiers
+    return out
 
 
 def as_cleanup(task: Any) -> Any:

@@ -174,6 +174,12 @@ charts/airflow-mlops/README.md and typed in files/platform.schema.json.
     "readOnly" .Values.storage.nfs.readOnly)
   "serving" $servingCfg
   "schedules" (dig "schedules" dict (.Values.pipelines | default dict))
+  "alerts" (dict
+    "webhook" (dict "connId" ((dig "alerts" "webhook" "connId" "" (.Values.pipelines | default dict)) | default nil))
+    "smtp" (dict
+      "connId" ((dig "alerts" "smtp" "connId" "" (.Values.pipelines | default dict)) | default nil)
+      "to" (dig "alerts" "smtp" "to" list (.Values.pipelines | default dict))
+      "from" ((dig "alerts" "smtp" "from" "" (.Values.pipelines | default dict)) | default nil)))
 -}}
 {{- toPrettyJson $cfg }}
 {{- end }}
