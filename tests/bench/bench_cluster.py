@@ -1,0 +1,240 @@
+"""Benchmark of GPU task pods on the control plane (`make bench-cluster`): scheduling throughput,
+time from task start to pod Running, GPU utilisation while work is queued, oversubscription.
+
+kwok nodes run no containers: the control plane of tests/support/cluster.py (its own state
+directory, stopped at the end) gets --nodes extra simulated GPU nodes (8 nvidia.com/gpu each,
+labelled and tainted as the GPU operator does), the platform is installed (values/production
+.example.yaml, as tests/cluster/test_pipelines.py does) and a queue of --pods GPU task pods is
+worked off. Each pod is built by the platform's own operator (mlops_platform.pods.pod_task ->
+KubernetesPodOperator.build_pod_request_obj with the chart's pod template of its profile: gpu-1,
+gpu-2, gpu-4, gpu-8 as gpu_sweep and run_job use them) and "runs" --run-seconds (kwok annotation
+mlops.test/kwok-delay), then Succeeds.
+
+Admission: the GPU pool's rule (a task takes its GPUs as slots; slots = the cluster's GPUs)
+applied by this process with a slot counter; Airflow's scheduler is not in the loop (the
+pipeline tests run Airflow itself, task by task), so "Airflow task throughput" here is the
+rate at which admitted tasks complete (create pod -> Succeeded -> delete), not the scheduler's.
+
+Figures, no assertions: the target (GPU utilisation >= 90% while work is queued, zero
+oversubscription) is printed with the result.
+
+    .venv/bin/python -m tests.bench.bench_cluster --nodes 50 --pods 500 --run-seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from tests.support.paths import DAGS_DIR
+
+PROFILES = {"gpu-1": 1, "gpu-2": 2, "gpu-4": 4, "gpu-8": 8}
+TARGET_UTILISATION = 0.90
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[max(0, min(len(s) - 1, round(q / 100 * (len(s) - 1))))]
+
+
+def add_gpu_nodes(cluster, count: int) -> list[str]:
+    from kubernetes import client
+
+    names = []
+    for i in range(count):
+        name = f"kwok-bench-gpu-{i}"
+        res = {"cpu": "64", "memory": "512Gi", "pods": "110", "ephemeral-storage": "500Gi", "nvidia.com/gpu": "8"}
+        body = client.V1Node(
+            metadata=client.V1ObjectMeta(name=name, annotations={"kwok.x-k8s.io/node": "fake"}, labels={
+                "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                "type": "kwok", "node.kubernetes.io/instance-type": "p4d.24xlarge",
+                "nvidia.com/gpu.present": "true", "nvidia.com/gpu.count": "8"}),
+            spec=client.V1NodeSpec(taints=[client.V1Taint(key="nvidia.com/gpu", value="present", effect="NoSchedule")]),
+            status=client.V1NodeStatus(allocatable=res, capacity=res))
+        cluster.core.create_node(body)
+        names.append(name)
+
+    def ready():
+        nodes = {n.metadata.name: n for n in cluster.core.list_node().items}
+        return all(any(c.type == "Ready" and c.status == "True" for c in (nodes[n].status.conditions or []))
+                   for n in names if n in nodes) and all(n in nodes for n in names)
+    cluster.wait_for(f"{count} bench GPU nodes Ready", ready, timeout=120)
+    return names
+
+
+def build_pods(platform, count: int, run_seconds: float, seed: int) -> list[tuple[str, dict]]:
+    """(profile, pod body) x count, built by the platform's operator from the chart's templates."""
+    from kubernetes.client import ApiClient
+
+    os.environ["MLOPS_PLATFORM_DIR"] = str(platform.directory)
+    os.environ["MLOPS_POD_TEMPLATES_DIR"] = str(platform.templates_dir)
+    if str(DAGS_DIR) not in sys.path:
+        sys.path.append(str(DAGS_DIR))
+    from mlops_platform.config import load_platform
+    from mlops_platform.pods import pod_task, trainer_command
+
+    cfg = load_platform()
+    bodies = {}
+    for profile in PROFILES:
+        op = pod_task(f"train_{profile.replace('-', '_')}", trainer_command(cfg, "train"), profile=profile, cfg=cfg,
+                      config_file=str(platform.kubeconfig), in_cluster=False)
+        pod = ApiClient().sanitize_for_serialization(op.build_pod_request_obj())
+        pod["metadata"].pop("name", None)
+        bodies[profile] = pod
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        profile = rng.choice(list(PROFILES))
+        pod = json.loads(json.dumps(bodies[profile]))
+        pod["metadata"]["name"] = f"bench-{i:04d}-{profile}"
+        pod["metadata"].setdefault("labels", {}).update({"mlops.test/bench": "true", "task_id": f"train_{profile}"})
+        pod["metadata"].setdefault("annotations", {})["mlops.test/kwok-delay"] = f"{int(run_seconds * 1000)}ms"
+        for env in pod["spec"]["containers"][0].get("env") or []:
+            if env["name"] == cfg.workspace_subpath_env:
+                env["value"] = f"bench/{i:04d}"
+        out.append((profile, pod))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--nodes", type=int, default=50, help="simulated GPU nodes added (8 GPUs each)")
+    ap.add_argument("--pods", type=int, default=500, help="GPU task pods in the queue")
+    ap.add_argument("--run-seconds", type=float, default=20, help="how long each pod 'runs' (kwok)")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+    if args.nodes < 1 or args.pods < 1:
+        ap.error("--nodes and --pods must be positive")
+
+    from kubernetes import watch
+
+    from tests.cluster import pipelines as pl
+    from tests.support.cluster import start_cluster
+
+    started = time.monotonic()
+    cluster = start_cluster()
+    try:
+        print(f"control plane up in {cluster.up_seconds:.1f}s ({cluster.state_dir})")
+        platform = pl.install_platform(cluster, Path(tempfile.mkdtemp(prefix="bench-cluster-")), "bench", "bench-jobs")
+        print(f"platform installed in {platform.install_seconds:.1f}s")
+        nodes = add_gpu_nodes(cluster, args.nodes)
+        gpu_nodes = set(nodes) | pl.GPU_NODES
+        total_gpus = 8 * len(gpu_nodes)
+        queue = collections.deque(build_pods(platform, args.pods, args.run_seconds, args.seed))
+        print(f"{len(gpu_nodes)} GPU nodes, {total_gpus} GPUs (= GPU pool slots); {len(queue)} pods queued "
+              f"({dict(collections.Counter(p for p, _ in queue))}), each runs {args.run_seconds:g}s")
+
+        ns = platform.tasks_namespace
+        lock = threading.Lock()
+        slots = {"free": total_gpus}
+        state: dict[str, dict] = {}
+        per_node_running: dict[str, int] = collections.defaultdict(int)
+        oversub = {"max": 0, "events": 0}
+        done = threading.Event()
+
+        def watcher():
+            w = watch.Watch()
+            rv = cluster.core.list_namespaced_pod(ns).metadata.resource_version
+            while not done.is_set():
+                for ev in w.stream(cluster.core.list_namespaced_pod, ns, resource_version=rv, timeout_seconds=10,
+                                   label_selector="mlops.test/bench=true"):
+                    pod = ev["object"]
+                    rv = pod.metadata.resource_version
+                    now = time.monotonic()
+                    with lock:
+                        s = state.get(pod.metadata.name)
+                        if s is None:
+                            continue
+                        if pod.spec.node_name and "bound" not in s:
+                            s["bound"], s["node"] = now, pod.spec.node_name
+                        if pod.status.phase == "Running" and "running" not in s:
+                            s["running"] = now
+                            per_node_running[s["node"]] += s["gpus"]
+                            if per_node_running[s["node"]] > 8:
+                                oversub["events"] += 1
+                            oversub["max"] = max(oversub["max"], per_node_running[s["node"]])
+                        if pod.status.phase in ("Succeeded", "Failed") and "finished" not in s:
+                            s["finished"], s["phase"] = now, pod.status.phase
+                            if "running" in s:
+                                per_node_running[s["node"]] -= s["gpus"]
+                    if done.is_set():
+                        break
+        threading.Thread(target=watcher, daemon=True).start()
+        time.sleep(0.5)
+
+        samples: list[float] = []
+        pending_with_free_slots = 0
+        t0 = time.monotonic()
+        while True:
+            now = time.monotonic()
+            with lock:
+                finished = [n for n, s in state.items() if "finished" in s and not s.get("released")]
+                for n in finished:
+                    state[n]["released"] = True
+                    slots["free"] += state[n]["gpus"]
+                running_gpus = sum(s["gpus"] for s in state.values() if "running" in s and "finished" not in s)
+                waiting_bound = sum(1 for s in state.values() if "bound" not in s and now - s["start"] > 5)
+            for n in finished:
+                try:
+                    cluster.core.delete_namespaced_pod(n, ns, grace_period_seconds=0)
+                except Exception:
+                    pass
+            if queue:
+                samples.append(running_gpus / total_gpus)
+                pending_with_free_slots = max(pending_with_free_slots, waiting_bound)
+            # admit by the pool rule: a task takes its GPUs as slots, FIFO (head of line waits)
+            while queue and PROFILES[queue[0][0]] <= slots["free"]:
+                profile, body = queue.popleft()
+                slots["free"] -= PROFILES[profile]
+                with lock:
+                    state[body["metadata"]["name"]] = {"gpus": PROFILES[profile], "start": time.monotonic()}
+                cluster.core.create_namespaced_pod(ns, body)
+            with lock:
+                all_done = not queue and all("finished" in s for s in state.values()) and len(state) == args.pods
+            if all_done or now - t0 > 3600:
+                break
+            time.sleep(0.2)
+        done.set()
+        wall = time.monotonic() - t0
+
+        with lock:
+            recs = list(state.values())
+        bound = sorted(s["bound"] for s in recs if "bound" in s)
+        to_running = [s["running"] - s["start"] for s in recs if "running" in s]
+        ok = sum(1 for s in recs if s.get("phase") == "Succeeded")
+        gpu_seconds = sum(s["gpus"] * (s["finished"] - s["running"]) for s in recs if "running" in s and "finished" in s)
+        ideal = gpu_seconds / total_gpus
+        util_queued = statistics.mean(samples) if samples else float("nan")
+        burst = [b for b in bound if b - bound[0] <= 10] if bound else []
+        print("\n=== bench-cluster ===")
+        print(f"pods: {len(recs)} created, {ok} Succeeded, {len(recs) - ok} other; wall {wall:.1f}s "
+              f"(ideal packing {ideal:.1f}s = GPU-seconds / GPUs)")
+        print(f"scheduling throughput: {len(bound) / max(1e-9, bound[-1] - bound[0]):.1f} pods placed/s overall; "
+              f"{len(burst) / 10:.1f} pods/s in the first 10 s")
+        print(f"task throughput (admitted task -> pod Succeeded -> slot released): {ok / wall:.2f} tasks/s")
+        print(f"task start (pod created) -> Running: p50 {percentile(to_running, 50):.2f}s, "
+              f"p99 {percentile(to_running, 99):.2f}s, max {max(to_running):.2f}s")
+        print(f"GPU utilisation while work was queued: {util_queued:.1%} (target >= {TARGET_UTILISATION:.0%}; "
+              f"{len(samples)} samples)")
+        print(f"oversubscription: {oversub['events']} times a node ran more than 8 GPUs (max seen {oversub['max']}); "
+              f"pods unbound > 5 s although the pool admitted them: {pending_with_free_slots} at most at once")
+        met = util_queued >= TARGET_UTILISATION and oversub["events"] == 0
+        print(f"target {'met' if met else 'NOT met'}; total bench time {time.monotonic() - started:.0f}s")
+    finally:
+        cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
