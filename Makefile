@@ -159,8 +159,9 @@ docs: ## Values docs from the @param lines of values.yaml: schema descriptions, 
 
 .PHONY: test
 test: deps tools venv venv-mlflow system-packages lint ## Run the whole test suite (every tier that can run on this machine)
-	@$(VENV)/bin/pytest $(PYTEST_PAR) --ignore=tests/cluster $(PYTEST_ARGS)
+	@$(VENV)/bin/pytest $(PYTEST_PAR) --ignore=tests/cluster --ignore=tests/images/docker $(PYTEST_ARGS)
 	@$(MAKE) test-images
+	@$(MAKE) test-docker
 	@$(MAKE) test-cluster
 
 .PHONY: system-packages
@@ -186,6 +187,27 @@ bench-cluster: tools venv ## GPU task pods on the control plane: >=50 kwok GPU n
 .PHONY: test-chart
 test-chart: tools venv ## Only the chart and values tests
 	@$(VENV)/bin/pytest tests/chart tests/values $(PYTEST_ARGS)
+
+# --- images: docker build of images/* and the container tier ---------------------------------
+# A private Docker engine (Debian's docker.io, installed when missing; own socket and directories:
+# .docker/ keeps images and build cache, runtime state under /tmp) is started for the target and
+# stopped at its end, after failures too. Builds are offline (--network none): Python packages
+# from the wheelhouse .cache/images/wheelhouse, the git server's .debs from Debian; STAND-IN
+# bases from debootstrap where the official ones are not in the engine (no registry here).
+IMAGES_CACHE ?= $(REPO)/.cache/images
+export IMAGES_CACHE
+
+.PHONY: images
+images: ## docker build every images/* offline (IMAGES="trainer mlflow" for some); prints build time, size and base of each
+	@scripts/docker-engine run scripts/images-build $(IMAGES)
+
+.PHONY: test-docker
+test-docker: tools venv ## Container tier (part of `make test`): build the images, run tests/images/docker on 127.0.0.1, stop the engine
+	@scripts/docker-engine run sh -c 'scripts/images-build && MLOPS_REQUIRE_DOCKER=1 $(VENV)/bin/pytest -p no:xdist tests/images/docker $(PYTEST_ARGS)'
+
+.PHONY: docker-down
+docker-down: ## Stop the private Docker engine of .docker/ (one left by a killed run)
+	@scripts/docker-engine stop
 
 # --- kind: the whole platform on a local cluster (needs Docker) -----------------------------
 # Each target checks Docker first (seconds), before building anything.
