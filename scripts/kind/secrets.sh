@@ -14,6 +14,12 @@ ADMIN_SECRET=mlops-kind-admin
 FERNET_SECRET=mlops-airflow-fernet-key
 API_SECRET=mlops-airflow-api-secret-key
 JWT_SECRET=mlops-airflow-jwt-secret
+# MLflow's basic-auth app (mlflow.auth.existingSecret, the clients' credential too: one
+# namespace) and the ingress basic auth of the model endpoints (serving.auth.existingSecret:
+# an htpasswd line in key `auth`; the plain password in key `password` for tests/kind).
+MLFLOW_AUTH_SECRET=mlflow-auth
+SERVING_AUTH_SECRET=model-serving-auth
+SERVING_AUTH_USER=kind
 DEV_DB_HOST=$KIND_RELEASE-airflow-mlops-dev-database.$KIND_NAMESPACE.svc.cluster.local
 DEV_DB_USER=airflow
 
@@ -38,6 +44,33 @@ print_metadata_uri() {
   printf 'postgresql://%s:%s@%s:5432/airflow' "$DEV_DB_USER" "$(secret_value "$DEV_DB_SECRET" password)" "$DEV_DB_HOST"
 }
 
+# create_env_secret_once <name> <print-command...>: a Secret with several keys, from KEY=value
+# lines the command prints (computed only when the Secret does not exist; passed on stdin).
+create_env_secret_once() {
+  local name=$1
+  shift
+  if secret_exists "$name"; then
+    log "secret $name exists: kept"
+    return 0
+  fi
+  "$@" | kc create secret generic "$name" -n "$KIND_NAMESPACE" --from-env-file=/dev/stdin >/dev/null
+  kc label secret "$name" -n "$KIND_NAMESPACE" app.kubernetes.io/part-of=airflow-mlops-kind >/dev/null
+  log "secret $name created"
+}
+
+# MLflow server: admin user, its password and the Flask secret key.
+print_mlflow_auth() {
+  printf 'username=admin\npassword=%s\nflask-secret-key=%s\n' "$(random_password)" "$(random_password)"
+}
+
+# Model endpoints: an apr1 htpasswd line for ingress-nginx (key auth) and the plain password.
+print_serving_auth() {
+  local password
+  password=$(random_password)
+  printf 'auth=%s:%s\npassword=%s\n' "$SERVING_AUTH_USER" \
+    "$(printf '%s' "$password" | openssl passwd -apr1 -stdin)" "$password"
+}
+
 ensure_platform_secrets() {
   create_literal_secret_once "$DEV_DB_SECRET" password print_password
   create_literal_secret_once "$AIRFLOW_METADATA_SECRET" connection print_metadata_uri
@@ -45,6 +78,8 @@ ensure_platform_secrets() {
   create_literal_secret_once "$FERNET_SECRET" fernet-key print_fernet_key
   create_literal_secret_once "$API_SECRET" api-secret-key print_password
   create_literal_secret_once "$JWT_SECRET" jwt-secret print_password
+  create_env_secret_once "$MLFLOW_AUTH_SECRET" print_mlflow_auth
+  create_env_secret_once "$SERVING_AUTH_SECRET" print_serving_auth
 }
 
 # write_generated_values <file>: a values file (mode 0600, in kind-up's temporary directory)

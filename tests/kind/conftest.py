@@ -96,6 +96,18 @@ def mlflow_url(k8s: support.Kube, platform: dict[str, Any]) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def mlflow_auth(k8s: support.Kube) -> tuple[str, str]:
+    """The platform's MLflow credential (Secret mlflow-auth, made by kind-up)."""
+    return _secret(k8s, "mlflow-auth", "username"), _secret(k8s, "mlflow-auth", "password")
+
+
+@pytest.fixture(scope="module")
+def serving_auth(k8s: support.Kube) -> tuple[str, str]:
+    """The model endpoints' ingress basic auth (Secret model-serving-auth, made by kind-up)."""
+    return "kind", _secret(k8s, "model-serving-auth", "password")
+
+
+@pytest.fixture(scope="module")
 def pusher_key(k8s: support.Kube, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """kind-up's push key for the in-cluster git server (Secret git-server-pusher)."""
     path = tmp_path_factory.mktemp("pusher") / "id_ed25519"

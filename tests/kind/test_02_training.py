@@ -12,7 +12,9 @@ PROFILE = "gpu-1"
 MODEL = "iris"
 
 
-def test_ml_training_on_gpu_profile(k8s: support.Kube, airflow: support.Airflow, mlflow_url: str) -> None:
+def test_ml_training_on_gpu_profile(
+    k8s: support.Kube, airflow: support.Airflow, mlflow_url: str, mlflow_auth: tuple[str, str]
+) -> None:
     airflow.unpause("ml_training")
     r = airflow.trigger("ml_training", {"profile": PROFILE, "model_name": MODEL})
     assert r.status_code == 200, f"trigger ml_training: HTTP {r.status_code} {r.text[:500]}"
@@ -35,6 +37,7 @@ def test_ml_training_on_gpu_profile(k8s: support.Kube, airflow: support.Airflow,
     r = requests.get(
         f"{mlflow_url}/api/2.0/mlflow/registered-models/alias",
         params={"name": MODEL, "alias": "champion"},
+        auth=mlflow_auth,  # MLflow's basic-auth app (mlflow.auth.enabled)
         timeout=30,
     )
     assert r.status_code == 200, f"MLflow alias champion of {MODEL}: HTTP {r.status_code} {r.text[:300]}"

@@ -18,7 +18,7 @@ SAMPLE = {
 
 
 def test_ml_serving_answers_through_the_ingress(
-    k8s: support.Kube, airflow: support.Airflow, platform: dict[str, Any]
+    k8s: support.Kube, airflow: support.Airflow, platform: dict[str, Any], serving_auth: tuple[str, str]
 ) -> None:
     serving = platform["serving"]
     assert serving["enabled"], "values/kind.yaml must enable serving"
@@ -37,7 +37,11 @@ def test_ml_serving_answers_through_the_ingress(
     def answered() -> Any:
         try:
             resp = requests.post(
-                f"{support.INGRESS_HTTP}/invocations", json=SAMPLE, headers={"Host": host}, timeout=15
+                f"{support.INGRESS_HTTP}/invocations",
+                json=SAMPLE,
+                headers={"Host": host},
+                auth=serving_auth,  # ingress basic auth (serving.auth.enabled)
+                timeout=15,
             )
         except requests.RequestException as exc:
             support.log(f"ingress: {exc}")
@@ -48,3 +52,8 @@ def test_ml_serving_answers_through_the_ingress(
     predictions = resp.json()["predictions"]
     support.log(f"predictions: {predictions}")
     assert len(predictions) == 2
+    # Without the credential the ingress refuses the model endpoint.
+    anonymous = requests.post(
+        f"{support.INGRESS_HTTP}/invocations", json=SAMPLE, headers={"Host": host}, timeout=15
+    )
+    assert anonymous.status_code == 401, f"no credential: HTTP {anonymous.status_code}"

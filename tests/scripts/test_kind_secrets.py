@@ -48,7 +48,13 @@ kc() {
       mkdir -p "$dir"
       shift 2
       for spec in "$@"; do
-        case "$spec" in --from-file=*) spec=${spec#--from-file=}; cat "${spec#*=}" >"$dir/${spec%%=*}" ;; esac
+        case "$spec" in
+          --from-file=*) spec=${spec#--from-file=}; cat "${spec#*=}" >"$dir/${spec%%=*}" ;;
+          --from-env-file=*)
+            local line
+            while IFS= read -r line; do printf '%s' "${line#*=}" >"$dir/${line%%=*}"; done <"${spec#--from-env-file=}"
+            ;;
+        esac
       done
       echo "create $name" >>"$FAKE_K8S/log"
       ;;
@@ -87,8 +93,27 @@ write_generated_values {tmp_path}/generated.yaml
         "create mlops-airflow-fernet-key",
         "create mlops-airflow-api-secret-key",
         "create mlops-airflow-jwt-secret",
+        "create mlflow-auth",
+        "create model-serving-auth",
     ]
-    assert proc.stdout.count("exists: kept") == 6
+    assert proc.stdout.count("exists: kept") == 8
+    # MLflow's basic-auth app: admin user, a password and a Flask secret key (hex, 48 chars).
+    assert (fake / "mlflow-auth" / "username").read_text() == "admin"
+    for key in ("password", "flask-secret-key"):
+        assert re.fullmatch(r"[0-9a-f]{48}", (fake / "mlflow-auth" / key).read_text())
+    # ingress-nginx basic auth: an apr1 htpasswd line that verifies the stored password.
+    user, hashed = (fake / "model-serving-auth" / "auth").read_text().split(":", 1)
+    serving_password = (fake / "model-serving-auth" / "password").read_text()
+    assert user == "kind" and hashed.startswith("$apr1$")
+    salt = hashed.split("$")[2]
+    again = subprocess.run(
+        ["openssl", "passwd", "-apr1", "-salt", salt, "-stdin"],
+        input=serving_password,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert again == hashed
     password = (fake / "mlops-dev-database" / "password").read_text()
     assert re.fullmatch(r"[0-9a-f]{48}", password)
     uri = (fake / "mlops-airflow-metadata" / "connection").read_text()
@@ -147,6 +172,13 @@ def test_secret_names_match_values_kind() -> None:
     assert f"JWT_SECRET={af['jwtSecretName']}" in secrets_sh
     (admin_env,) = [e for e in af["createUserJob"]["env"] if e["name"] == "AIRFLOW_ADMIN_PASSWORD"]
     assert f"ADMIN_SECRET={admin_env['valueFrom']['secretKeyRef']['name']}" in secrets_sh
+    # MLflow and model-serving auth: the chart's defaults, which values/kind.yaml keeps.
+    defaults = yaml.safe_load((KIND_VALUES.parents[1] / "charts" / "airflow-mlops" / "values.yaml").read_text())
+    mlflow_auth = {**defaults["mlflow"]["auth"], **(kind_values.get("mlflow", {}).get("auth") or {})}
+    serving_auth = {**defaults["serving"]["auth"], **(kind_values.get("serving", {}).get("auth") or {})}
+    assert f"MLFLOW_AUTH_SECRET={mlflow_auth['existingSecret']}" in secrets_sh
+    assert mlflow_auth.get("clientSecret") in ("", None, mlflow_auth["existingSecret"])
+    assert f"SERVING_AUTH_SECRET={serving_auth['existingSecret']}" in secrets_sh
     # The database Service the URI points at is the one the chart renders for release mlops.
     objects = render_chart(
         values_files=with_overlays(KIND_VALUES), namespace="mlops", release="mlops", validate=False
