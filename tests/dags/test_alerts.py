@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import socketserver
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 
 from tests.support import paths
 from tests.support.helm import render_chart
+from tests.support.processes import serving_in_thread
 
 SECRET_TOKEN = "s3cr3t-webhook-token"
 
@@ -46,14 +46,8 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/mlops", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_in_thread(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as port:
+        yield f"http://127.0.0.1:{port}/hooks/mlops", received
 
 
 class _SMTPHandler(socketserver.StreamRequestHandler):
@@ -101,13 +95,8 @@ def smtp_server() -> Iterator[tuple[int, list[dict[str, Any]]]]:
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTPHandler)
     server.daemon_threads = True
     server.messages = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], server.messages  # type: ignore[attr-defined]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_in_thread(server) as port:
+        yield port, server.messages  # type: ignore[attr-defined]
 
 
 def test_no_alert_configured_means_no_callback(platform_envs, dagbags) -> None:

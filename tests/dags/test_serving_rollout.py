@@ -11,12 +11,13 @@ from __future__ import annotations
 import copy
 import http.server
 import json
-import threading
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
+
+from tests.support.processes import serving_in_thread
 
 
 def _merge(base: Any, patch: Any) -> Any:
@@ -222,11 +223,8 @@ def model_server():
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", answers, received
-    server.shutdown()
+    with serving_in_thread(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as port:
+        yield f"http://127.0.0.1:{port}", answers, received
 
 
 def test_smoke_test_accepts_predictions_and_rejects_garbage(model_server) -> None:

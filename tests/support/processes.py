@@ -1,9 +1,11 @@
-"""Start and stop the real programs of the tests (servers): one way for every test.
+"""Start and stop the servers of the tests: one way for every test.
 
-`running()` starts a command in its own process group with its output in a log file, waits
+`running()` starts a program in its own process group with its output in a log file, waits
 until it is ready (an HTTP URL answers 200, or any check such as `ssh_banner(port)`), yields
 the process and always stops the whole group (SIGTERM, then SIGKILL). When the program exits
-or is not ready in time, the error carries the last lines of its log.
+or is not ready in time, the error carries the last lines of its log. `serving_in_thread()`
+does the same for a fake server of the test process itself (socketserver/http.server): it
+answers as soon as it is bound, serves from a daemon thread and is always shut down.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import contextlib
 import os
 import signal
 import socket
+import socketserver
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -101,6 +105,18 @@ def running(
         yield proc
     finally:
         stop(proc)
+
+
+@contextlib.contextmanager
+def serving_in_thread(server: socketserver.BaseServer) -> Iterator[int]:
+    """Serve `server` (bound to 127.0.0.1:0) from a daemon thread until the block ends; yields its port."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def clean_env(home: Path, bin_dir: Path) -> dict[str, str]:
