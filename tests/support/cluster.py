@@ -324,7 +324,7 @@ def _lock(path: Path, blocking: bool, timeout: float = 600) -> int | None:
                 return None
             if time.monotonic() > deadline:
                 os.close(fd)
-                raise ClusterError(f"{path} still locked after {timeout:.0f}s: is a cluster-up hanging?")
+                raise ClusterError(f"{path} still locked after {timeout:.0f}s: is a cluster-up hanging?") from None
             time.sleep(0.2)
 
 
