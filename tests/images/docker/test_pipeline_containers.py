@@ -45,7 +45,10 @@ def _dir(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def mlflow_container(built_images, tmp_path_factory):
-    (dep,) = render_template("templates/mlflow/mlflow-deployment.yaml", {"mlflow": {"workers": 1}})
+    # Authentication off here: the basic-auth app and the clients' credential are tested with the
+    # real server in tests/images/test_mlflow_auth.py; this tier checks the image runs the command.
+    values = {"mlflow": {"workers": 1, "auth": {"enabled": False}}}
+    (dep,) = render_template("templates/mlflow/mlflow-deployment.yaml", values)
     spec = dep["spec"]["template"]["spec"]
     (container,) = spec["containers"]
     data = _dir(tmp_path_factory.mktemp("mlflow-data"))
