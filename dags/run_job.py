@@ -16,6 +16,7 @@ from mlops_platform.params import (
     image_tag_param,
     int_param,
     profile_param,
+    secret_env_param,
 )
 from mlops_platform.pods import branch_on_profile, profile_tasks
 
@@ -33,6 +34,7 @@ with DAG(
         "command": command_param(["mlops-trainer", "--version"]),
         "profile": profile_param(cfg),
         "env": env_param(),
+        "secrets": secret_env_param(cfg),
         "timeout_seconds": int_param(
             3600, 60, MAX_TIMEOUT, "Deadline of the job's pod (activeDeadlineSeconds)"
         ),
@@ -50,6 +52,9 @@ Trigger with a JSON conf such as
   registry cannot be changed from the conf. `tag` cannot be `latest`.
 - `command` is an argument list executed without a shell (`sh -c ...` is refused).
 - `env` names match `^[A-Z_][A-Z0-9_]*$`; the platform's own variables are reserved.
+- `secrets` maps variable names to `<secret>/<key>` of the chart's allow-list
+  (`pipelines.secrets`: {", ".join(cfg.secret_refs) or "none in this environment"}); the pod
+  reads the value from the Secret (`secretKeyRef`), the conf only names it.
 - `profile` picks the pod template (GPUs, node placement); the job runs as `job_<profile>`
   behind the `choose_profile` branch so it takes exactly its GPUs from the GPU pool.
 - The workspace of the run is mounted at `{cfg.workspace_mount_path}` (`<dag_id>/<run_id>`).
@@ -64,6 +69,7 @@ Trigger with a JSON conf such as
         cfg=cfg,
         image=(f"{cfg.image_prefix}/" if cfg.image_prefix else "") + "{{ params.image }}:{{ params.tag }}",
         extra_env="{{ params.env }}",
+        secret_env="{{ params.secrets }}",
         timeout_seconds="{{ params.timeout_seconds }}",
         execution_timeout=timedelta(seconds=MAX_TIMEOUT + 3600),
     )

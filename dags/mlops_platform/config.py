@@ -79,6 +79,8 @@ class PlatformConfig:
     directory: str = DEFAULT_PLATFORM_DIR
     # DAG id -> schedule (cron expression or preset), chart value pipelines.schedules.
     schedules: dict[str, str] = field(default_factory=dict)
+    # Secret name -> keys tasks may reference (chart value pipelines.secrets).
+    task_secrets: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def profile_names(self) -> list[str]:
@@ -103,6 +105,11 @@ class PlatformConfig:
     def schedule(self, dag_id: str) -> str | None:
         """The DAG's schedule in this environment (`pipelines.schedules`); None = triggered only."""
         return self.schedules.get(dag_id) or None
+
+    @property
+    def secret_refs(self) -> list[str]:
+        """The allowed references `<secret>/<key>` (pipelines.secrets)."""
+        return [f"{name}/{key}" for name, keys in self.task_secrets.items() for key in keys]
 
     def image(self, name: str, tag: str) -> str:
         """`<images.prefix>/<name>:<tag>` (bare `<name>:<tag>` when the prefix is '')."""
@@ -213,6 +220,7 @@ def parse_platform(doc: Any, where: str = PLATFORM_FILE, schema_file: str | None
         raw=doc,
         directory=str(Path(where).parent if Path(where).is_absolute() else platform_dir()),
         schedules=schedules,
+        task_secrets={k: list(v) for k, v in (doc.get("taskSecrets") or {}).items()},
     )
 
 

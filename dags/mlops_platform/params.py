@@ -140,3 +140,20 @@ def model_name_param(default: str) -> Param:
 
 def relative_path_param(default: str, description: str) -> Param:
     return string_param(default, RELATIVE_PATH_PATTERN, description, max_length=255)
+
+
+def secret_env_param(cfg: Any) -> Param:
+    """Environment from Kubernetes Secrets: ENV_NAME -> `<secret>/<key>`, only references of the
+    chart's allow-list (pipelines.secrets); the conf holds names, never values."""
+    refs = cfg.secret_refs
+    value_schema: dict[str, Any] = {"type": "string", "enum": refs} if refs else {"type": "string"}
+    return Param(
+        {},
+        type="object",
+        propertyNames={"pattern": ENV_NAME_PATTERN, "not": {"enum": list(RESERVED_ENV_NAMES)}},
+        additionalProperties=value_schema,
+        maxProperties=32 if refs else 0,
+        title="Secrets as environment",
+        description="Variables NAME -> '<secret>/<key>' (env from secretKeyRef); allowed: "
+        + (", ".join(refs) or "none"),
+    )

@@ -59,7 +59,7 @@ class MlopsPodOperator(KubernetesPodOperator):
     not lists of strings.
     """
 
-    template_fields = (*KubernetesPodOperator.template_fields, "extra_env", "timeout_seconds")
+    template_fields = (*KubernetesPodOperator.template_fields, "extra_env", "timeout_seconds", "secret_env")
 
     def __init__(
         self,
@@ -67,12 +67,17 @@ class MlopsPodOperator(KubernetesPodOperator):
         allowed_image_prefix: str,
         extra_env: Mapping[str, str] | str | None = None,
         timeout_seconds: int | str | None = None,
+        secret_env: Mapping[str, str] | str | None = None,
+        allowed_secret_refs: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.allowed_image_prefix = allowed_image_prefix
         self.extra_env = extra_env
         self.timeout_seconds = timeout_seconds
+        # ENV_NAME -> "<secret>/<key>": env from secretKeyRef, only references of the allow-list.
+        self.secret_env = secret_env
+        self.allowed_secret_refs = list(allowed_secret_refs)
 
     def _check(self) -> None:
         image = str(self.image or "")
@@ -104,6 +109,22 @@ class MlopsPodOperator(KubernetesPodOperator):
             env.append(k8s.V1EnvVar(name=str(name), value=str(value)))
         self.env_vars = env
 
+    def _merge_secret_env(self) -> None:
+        refs = check_secret_env(self.task_id, self.secret_env, self.allowed_secret_refs)
+        if not refs:
+            return
+        env = list(self.env_vars or [])
+        if isinstance(self.env_vars, dict):
+            env = [k8s.V1EnvVar(name=k, value=str(v)) for k, v in self.env_vars.items()]
+        taken = {e.name for e in env if isinstance(e, k8s.V1EnvVar)}
+        for name, ref in refs.items():
+            if name in taken:
+                raise ValueError(f"{self.task_id}: secret_env variable {name!r} is already set")
+            secret, key = ref.split("/", 1)
+            selector = k8s.V1SecretKeySelector(name=secret, key=key, optional=False)
+            env.append(k8s.V1EnvVar(name=name, value_from=k8s.V1EnvVarSource(secret_key_ref=selector)))
+        self.env_vars = env
+
     def _stringify(self) -> None:
         """Native rendering (render_template_as_native_obj) turns "8" into 8: env values and
         quantities must stay strings in the pod."""
@@ -120,6 +141,7 @@ class MlopsPodOperator(KubernetesPodOperator):
     def build_pod_request_obj(self, context: Any = None, *, dry_run: bool = False) -> k8s.V1Pod:
         self._check()
         self._merge_env()
+        self._merge_secret_env()
         if isinstance(self.container_resources, dict):  # e.g. from expand_kwargs entries
             self.container_resources = k8s.V1ResourceRequirements(**self.container_resources)
         self._stringify()
@@ -209,7 +231,32 @@ def pod_task_kwargs(
         # Airflow < 3.3: a restarted worker re-attaches to the running pod instead of starting a new one.
     }
     kwargs.update(operator_kwargs)
+    # Secret references: checked now when literal (parse time), else when the pod is built.
+    kwargs["allowed_secret_refs"] = cfg.secret_refs
+    check_secret_env(task_id, kwargs.get("secret_env"), cfg.secret_refs)
     return kwargs
+
+
+def check_secret_env(task_id: str, secret_env: Any, allowed: Sequence[str]) -> dict[str, str]:
+    """`secret_env` (ENV_NAME -> `<secret>/<key>`, or its JSON text) checked against the chart's
+    allow-list (platform.json taskSecrets); a template is left for pod-build time."""
+    if isinstance(secret_env, str):
+        if "{{" in secret_env:
+            return {}
+        secret_env = json.loads(secret_env) if secret_env.strip() else {}
+    if not secret_env:
+        return {}
+    if not isinstance(secret_env, Mapping):
+        raise ValueError(f"{task_id}: secret_env must be a mapping ENV_NAME -> '<secret>/<key>'")
+    for name, ref in secret_env.items():
+        if not _ENV_NAME.match(str(name)) or name in RESERVED_ENV_NAMES:
+            raise ValueError(f"{task_id}: secret_env variable {name!r} is not allowed")
+        if ref not in allowed:
+            raise ValueError(
+                f"{task_id}: secret_env {name!r} references {ref!r}, not in the chart's pipelines.secrets "
+                f"allow-list ({', '.join(allowed) or 'empty'})"
+            )
+    return {str(k): str(v) for k, v in secret_env.items()}
 
 
 def _command(task_id: str, command: Sequence[str] | str) -> tuple[Any, Any]:

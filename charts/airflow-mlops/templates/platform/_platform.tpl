@@ -119,6 +119,15 @@ disabled) with dig, so it works before the mlflow keys exist.
 The platform configuration rendered as JSON (platform.json). Keys are documented in
 charts/airflow-mlops/README.md and typed in files/platform.schema.json.
 */}}
+{{/* pipelines.secrets as {name: [keys]} (platform.json taskSecrets). Output: JSON. */}}
+{{- define "airflow-mlops.pipelines.taskSecrets" -}}
+{{- $out := dict }}
+{{- range (dig "secrets" list (.Values.pipelines | default dict)) }}
+{{- $_ := set $out .name .keys }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
 {{- define "airflow-mlops.platformConfig" -}}
 {{- $profiles := dict }}
 {{- range $name, $p := .Values.profiles }}
@@ -174,6 +183,7 @@ charts/airflow-mlops/README.md and typed in files/platform.schema.json.
     "readOnly" .Values.storage.nfs.readOnly)
   "serving" $servingCfg
   "schedules" (dig "schedules" dict (.Values.pipelines | default dict))
+  "taskSecrets" (include "airflow-mlops.pipelines.taskSecrets" . | fromJson)
   "alerts" (dict
     "webhook" (dict "connId" ((dig "alerts" "webhook" "connId" "" (.Values.pipelines | default dict)) | default nil))
     "smtp" (dict
