@@ -188,6 +188,10 @@ bench-cluster: tools venv ## GPU task pods on the control plane: >=50 kwok GPU n
 test-chart: tools venv ## Only the chart and values tests
 	@$(VENV)/bin/pytest tests/chart tests/values $(PYTEST_ARGS)
 
+.PHONY: test-dags
+test-dags: tools venv ## Only the DAG tests (tests/dags: every DAG file of dags/ discovered, imported, its pods built and checked)
+	@$(VENV)/bin/pytest tests/dags $(PYTEST_ARGS)
+
 # --- images: docker build of images/* and the container tier ---------------------------------
 # A private Docker engine (Debian's docker.io, installed when missing; own socket and directories:
 # .docker/ keeps images and build cache, runtime state under /tmp) is started for the target and

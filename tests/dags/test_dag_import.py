@@ -102,3 +102,22 @@ def test_missing_or_invalid_platform_json_is_a_clear_import_error(tmp_path: Path
     bag = load_dagbag(paths.DAGS_DIR / "ml_training.py", _bad_env(tmp_path, content))
     (error,) = bag.import_errors.values()
     assert "PlatformConfigError" in error and message in error
+
+
+def test_the_readme_example_pipeline_imports(tmp_path: Path, platform_envs) -> None:
+    """dags/README.md, "Write your own pipeline": the example is a working DAG file."""
+    import re
+    import shutil
+
+    text = (paths.DAGS_DIR / "README.md").read_text()
+    section = text.split("## Write your own pipeline", 1)[1]
+    (example,) = re.findall(r"```python\n(.*?)```", section.split("\n## ", 1)[0], re.S)
+    folder = tmp_path / "dags"
+    shutil.copytree(paths.DAGS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "my_pipeline.py").write_text(example)
+    # production.example allows Secret hf-token/token (pipelines.secrets) used by the example.
+    bag = load_dagbag(folder / "my_pipeline.py", platform_envs["production.example"])
+    assert bag.import_errors == {}, "\n".join(bag.import_errors.values())
+    dag = bag.dags["my_pipeline"]
+    assert [t.task_id for t in dag.tasks] == ["prepare", "train"]
+    assert dag.get_task("train").pool_slots == 1
