@@ -416,9 +416,12 @@ def mapped_profile_task(
     workspace_per_profile: bool = True,
     cpu: str | None = None,
     memory: str | None = None,
+    profile_args: Mapping[str, Sequence[str]] | None = None,
     **kwargs: Any,
 ) -> Any:
     """Dynamic task mapping over `profiles` (one map index per profile, in that order).
+
+    `profile_args` appends arguments to one profile's index only (e.g. its own seed).
 
     Each index gets the pod template, GPU limit, label and args (`__PROFILE__` replaced) of its
     profile; with `run_profile` every index runs on that profile instead (e.g. cpu
@@ -447,7 +450,8 @@ def mapped_profile_task(
                 "container_resources": {"requests": res.requests, "limits": res.limits} if res else None,
                 "labels": {**base["labels"], "mlops.airflow.apache.org/profile": prof.name},
                 "env_vars": env,
-                "arguments": [a.replace("__PROFILE__", name) for a in base["arguments"]],
+                "arguments": [a.replace("__PROFILE__", name) for a in base["arguments"]]
+                + list((profile_args or {}).get(name, ())),
             }
         )
     for key in entries[0]:

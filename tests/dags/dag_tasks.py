@@ -23,7 +23,10 @@ SAMPLE_CONFS: dict[str, list[dict[str, Any]]] = {
     ],
 }
 # Values the upstream tasks would have pushed (see tests/support/airflow_pods.py).
-SAMPLE_XCOMS: dict[str, Any] = {"load_model": {"model_uri": "models:/iris/3", "version": "3"}}
+SAMPLE_XCOMS: dict[str, Any] = {
+    "load_model": {"model_uri": "models:/iris/3", "version": "3"},
+    "compare": {"best_profile": "gpu-2", "best_run_id": "0123abcd", "metric": "test_accuracy", "best_value": 0.97},
+}
 
 
 def is_pod_task(task: Any) -> bool:

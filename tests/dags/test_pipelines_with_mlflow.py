@@ -73,7 +73,7 @@ def run_pod(
             dag, dag.get_task(task_id), map_index=index, run_id=RUN_ID, xcoms=xcoms or SAMPLE_XCOMS
         )
     (container,) = pod["spec"]["containers"]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}  # not valueFrom (Secrets)
     sub_path = workspace_root / env["MLOPS_WORKSPACE_SUBPATH"]
     sub_path.mkdir(parents=True, exist_ok=True)  # kubelet creates the subPathExpr directory
     mount = local_env.platform["workspace"]["mountPath"]
@@ -143,6 +143,36 @@ def test_gpu_sweep_compare_picks_and_tags_the_best(local_env, bag, mlflow_uri, t
     runs = mlflow_rest.search_runs(mlflow_uri, "gpu-sweep", f"tags.`airflow.run_id` = '{RUN_ID}'")
     tagged = [r["info"]["run_id"] for r in runs if mlflow_rest.run_tags(r).get("mlops.sweep_best") == "true"]
     assert tagged == [result["best_run_id"]]
+    seeds = {
+        mlflow_rest.run_tags(r)["mlops.sweep_profile"]: mlflow_rest.run_tags(r)["mlops.sweep_seed"]
+        for r in runs
+    }
+    assert len(set(seeds.values())) == len(seeds) == 2, f"each variant trains with its own seed: {seeds}"
+
+    # register: the winner's workspace becomes a model version; champion only if it beats the champion
+    out, ws = run_pod(
+        local_env,
+        tmp_path,
+        mlflow_uri,
+        bag,
+        "gpu_sweep",
+        "register",
+        xcoms={**SAMPLE_XCOMS, "compare": result},
+    )
+    assert ws.name == result["best_profile"], "register reads the winner's own workspace"
+    assert out["metric"] == "test_accuracy" and out["value"] == result["best_value"]
+    (best,) = [
+        r
+        for r in mlflow_rest.search_runs(mlflow_uri, "gpu-sweep", f"tags.`airflow.run_id` = '{RUN_ID}'")
+        if r["info"]["run_id"] == result["best_run_id"]
+    ]
+    assert mlflow_rest.run_tags(best)["mlops.registered_version"] == f"{out['model_name']}/{out['version']}"
+    champion = mlflow_rest.model_version_by_alias(mlflow_uri, out["model_name"], "champion")
+    if out["champion"]:
+        assert str(champion["version"]) == out["version"]
+    else:
+        assert out["previous_champion"]["value"] >= out["value"]
+        assert str(champion["version"]) == out["previous_champion"]["version"]
     # another run id sees nothing: compare fails clearly instead of picking a stranger's run
     with pytest.raises(RuntimeError, match="no evaluated run"):
         compare(params={"metric": "test_accuracy"}, run_id="manual__other")
