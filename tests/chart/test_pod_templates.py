@@ -110,7 +110,12 @@ def test_registry_nfs_placement_and_custom_profile() -> None:
     assert spec["runtimeClassName"] == "nvidia" and spec["priorityClassName"] == "batch"
     assert spec["nodeSelector"] == {"node.kubernetes.io/instance-type": "p4d.24xlarge", "zone": "a"}
     base = spec["containers"][0]
-    assert base["resources"] == {"requests": {"cpu": "4"}, "limits": {"nvidia.com/gpu": "2"}}
+    # Helm merges maps: the profile's cpu request overrides the default's, the rest stays, and
+    # the GPU limit is added.
+    assert base["resources"] == {
+        "requests": {"cpu": "4", "memory": "32Gi"},
+        "limits": {"cpu": "16", "memory": "64Gi", "nvidia.com/gpu": "2"},
+    }
     data = next(m for m in base["volumeMounts"] if m["name"] == "datasets")
     assert data == {"name": "datasets", "mountPath": "/data", "readOnly": True}
     vols = {v["name"]: v for v in spec["volumes"]}
@@ -124,9 +129,12 @@ def test_registry_nfs_placement_and_custom_profile() -> None:
 
 def test_profile_values_do_not_leak_between_profiles() -> None:
     """The GPU limit is added to a copy: the profile's own resources stay as given."""
-    t = templates({"profiles": {"gpu-1": {"gpus": 1, "resources": {"limits": {"memory": "1Gi"}}}}})
+    resources = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "1Gi"}}
+    t = templates({"profiles": {"gpu-1": {"gpus": 1, "resources": resources}}})
     assert t["gpu-1"]["spec"]["containers"][0]["resources"]["limits"] == {
+        "cpu": "2",
         "memory": "1Gi",
         "nvidia.com/gpu": "1",
     }
-    assert "resources" not in t["cpu"]["spec"]["containers"][0]
+    # no GPU limit on the CPU profile, whose own resources are untouched
+    assert "nvidia.com/gpu" not in t["cpu"]["spec"]["containers"][0]["resources"].get("limits", {})

@@ -198,9 +198,21 @@ def test_dag_model_server_is_the_chart_model_server(prod, tmp_path) -> None:
         dep["metadata"].pop("name")
         for meta in (dep["metadata"], dep["spec"]["template"]["metadata"]):
             meta["annotations"].pop("mlops.airflow.apache.org/model-version", None)
-            for key in ("app.kubernetes.io/managed-by", "helm.sh/chart"):
+            # Who manages it: Helm's labels on the chart's objects, the platform's release label
+            # on the run-time ones (GitOps tools track app.kubernetes.io/instance).
+            for key in (
+                "app.kubernetes.io/managed-by",
+                "helm.sh/chart",
+                "app.kubernetes.io/instance",
+                "mlops.airflow.apache.org/release",
+            ):
                 meta["labels"].pop(key, None)
-        dep["spec"]["selector"]["matchLabels"].pop("app.kubernetes.io/managed-by")
+        for key in (
+            "app.kubernetes.io/managed-by",
+            "app.kubernetes.io/instance",
+            "mlops.airflow.apache.org/release",
+        ):
+            dep["spec"]["selector"]["matchLabels"].pop(key, None)
         return dep
 
     assert comparable(dag_dep) == comparable(chart_dep)
