@@ -201,7 +201,9 @@ def test_names_resolve_for_every_release_name(values_file: Path, size: str, stan
     rendered = {
         (o["kind"], o["metadata"].get("namespace", NAMESPACE), o["metadata"]["name"]) for o in objects
     }
-    named = values_of(with_overlays(values_file), {})
+    # Names the user supplies: the scenario's values and the chart's defaults (for example the
+    # MLflow auth Secret mlflow-auth, which the user creates: values/secrets/production.json).
+    named = values_of([paths.CHART_DIR / "values.yaml", *with_overlays(values_file)], {})
     # The ServiceAccount every namespace has; Secrets a Kubernetes controller fills are not ours.
     builtin = {("ServiceAccount", "default")}
 
