@@ -42,6 +42,9 @@ ANSWERS = {
     "MLFLOW_S3_ACCESS_KEY_ID": "guide-test-key-id",
     "MLFLOW_S3_SECRET_ACCESS_KEY": "guide-test-secret-key",
     "NEXUS_TOKEN": "guide-test-token",
+    "MLFLOW_AUTH_USERNAME": "mlflow-admin",
+    "MLFLOW_AUTH_PASSWORD": "guide-test-mlflow-password",
+    "SERVING_PASSWORD": "guide-test-serving-password",
 }
 
 

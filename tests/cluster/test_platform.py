@@ -435,9 +435,15 @@ def test_reinstall_after_the_claims_were_deleted_rebinds_the_nfs_volume(cluster,
     pf.provide_volumes(cluster, pf.render(cluster, prod), prod, "vol-prod-again")  # a new workspace volume
     took = pf.helm_install(cluster, prod, "re-install (claims deleted)", timeout="60s")
     claim = cluster.core.read_namespaced_persistent_volume_claim("mlops-airflow-mlops-datasets", PROD_TASKS)
-    pv = cluster.core.read_persistent_volume(NFS_PV)
     assert claim.metadata.uid != old_uid and claim.spec.volume_name == NFS_PV
-    assert (pv.status.phase, pv.spec.claim_ref.uid) == ("Bound", claim.metadata.uid)
+    # The PV controller binds asynchronously (its periodic sync): wait for it.
+    cluster.wait_for(
+        "NFS PV bound to the new claim",
+        lambda: (lambda pv: (pv.status.phase, pv.spec.claim_ref.uid) == ("Bound", claim.metadata.uid))(
+            cluster.core.read_persistent_volume(NFS_PV)
+        ),
+        timeout=120,
+    )
     pf.assert_platform_ready(cluster, prod)
     # a further upgrade leaves the now-valid claimRef alone
     before = pf.snapshot(cluster, prod)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 from pathlib import Path
 
 from tests.support import paths
@@ -38,7 +39,9 @@ def test_daemon_that_never_answers_is_stopped(tmp_path: Path) -> None:
     """A dockerd that starts but never answers: stopped after DOCKER_START_TIMEOUT, one line."""
     fake = tmp_path / "bin"
     fake.mkdir()
-    (fake / "dockerd").write_text("#!/bin/sh\nexec sleep 300\n")
+    # A name only this fake carries (argv[0]), so the leftover scan below sees nothing else.
+    marker = f"mlops-fake-dockerd-{uuid.uuid4().hex}"
+    (fake / "dockerd").write_text(f"#!/bin/bash\nexec -a {marker} sleep 300\n")
     (fake / "dockerd").chmod(0o755)
     state = tmp_path / "state"
     env = _env(PATH=f"{fake}:{os.environ['PATH']}", DOCKER_STATE_DIR=str(state), DOCKER_START_TIMEOUT="3")
@@ -53,7 +56,7 @@ def test_daemon_that_never_answers_is_stopped(tmp_path: Path) -> None:
             text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "sleep 300" in text or "mlops-docker-" in text and str(state) in text:
+        if marker in text or "mlops-docker-" in text and str(state) in text:
             left.append(text)
     assert left == []
 
