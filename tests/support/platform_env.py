@@ -37,6 +37,22 @@ def dags_importable() -> None:
         sys.path.append(str(paths.DAGS_DIR))
 
 
+@contextlib.contextmanager
+def platform_dirs(directory: Path, templates_dir: Path) -> Iterator[None]:
+    """MLOPS_PLATFORM_DIR / MLOPS_POD_TEMPLATES_DIR pointed at these directories in the block."""
+    saved = {k: os.environ.get(k) for k in ("MLOPS_PLATFORM_DIR", "MLOPS_POD_TEMPLATES_DIR")}
+    os.environ["MLOPS_PLATFORM_DIR"] = str(directory)
+    os.environ["MLOPS_POD_TEMPLATES_DIR"] = str(templates_dir)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 @dataclass
 class PlatformEnv:
     """One environment file rendered: where its platform.json and pod templates were written."""
@@ -48,20 +64,9 @@ class PlatformEnv:
     pod_templates: dict[str, dict[str, Any]]
     objects: list[dict[str, Any]]
 
-    @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
+    def active(self) -> contextlib.AbstractContextManager[None]:
         """MLOPS_PLATFORM_DIR / MLOPS_POD_TEMPLATES_DIR set to this environment's files."""
-        saved = {k: os.environ.get(k) for k in ("MLOPS_PLATFORM_DIR", "MLOPS_POD_TEMPLATES_DIR")}
-        os.environ["MLOPS_PLATFORM_DIR"] = str(self.directory)
-        os.environ["MLOPS_POD_TEMPLATES_DIR"] = str(self.templates_dir)
-        try:
-            yield
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        return platform_dirs(self.directory, self.templates_dir)
 
 
 def render_environment(name: str, root: Path) -> PlatformEnv:

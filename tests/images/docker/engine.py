@@ -14,7 +14,6 @@ import contextlib
 import os
 import re
 import shlex
-import socket
 import subprocess
 import tempfile
 import time
@@ -201,32 +200,6 @@ def serving(run: Run, ready: Callable[[], bool], name: str, timeout: float = 120
         yield cid
     finally:
         docker("rm", "-f", cid, check=False, timeout=60)
-
-
-def http_ok(url: str) -> Callable[[], bool]:
-    """Ready when `url` (on 127.0.0.1) answers HTTP 200."""
-    import requests
-
-    def check() -> bool:
-        try:
-            return requests.get(url, timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    return check
-
-
-def ssh_banner(port: int) -> Callable[[], bool]:
-    """Ready when 127.0.0.1:<port> sends an SSH banner."""
-
-    def check() -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                return s.recv(64).startswith(b"SSH-")
-        except OSError:
-            return False
-
-    return check
 
 
 def logs(cid: str) -> str:

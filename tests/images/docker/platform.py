@@ -6,9 +6,7 @@ in this process (in the Airflow container they are mounted at the chart's paths 
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 from tests.support import paths
 from tests.support.helm import render_chart
 from tests.support.overlays import with_overlays
+from tests.support.platform_env import platform_dirs
 
 RELEASE = NAMESPACE = "mlops"
 
@@ -25,19 +24,8 @@ class Platform:
     directory: Path
     templates_dir: Path
 
-    @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
-        keys = ("MLOPS_PLATFORM_DIR", "MLOPS_POD_TEMPLATES_DIR")
-        saved = {k: os.environ.get(k) for k in keys}
-        os.environ.update(dict(zip(keys, (str(self.directory), str(self.templates_dir)), strict=True)))
-        try:
-            yield
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+    def active(self) -> contextlib.AbstractContextManager[None]:
+        return platform_dirs(self.directory, self.templates_dir)
 
 
 def kind_objects(include_subchart: bool = False) -> list[dict[str, Any]]:

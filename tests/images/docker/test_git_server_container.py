@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from tests.images.docker import engine
-from tests.images.docker.engine import ssh_banner
 from tests.support import paths
 from tests.support.net import free_port
+from tests.support.processes import ssh_banner
 
 MANIFEST = paths.SCRIPTS_DIR / "kind" / "git-server.yaml"
 

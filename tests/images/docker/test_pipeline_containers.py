@@ -22,10 +22,10 @@ import requests
 
 from tests.images.chart import render_template
 from tests.images.docker import engine
-from tests.images.docker.engine import http_ok
 from tests.images.docker.platform import load_dagbag
 from tests.support.airflow_pods import build_pod
 from tests.support.net import free_port
+from tests.support.processes import http_ok
 
 RUN_ID = "manual__2026-02-03T04:05:06+00:00"
 
