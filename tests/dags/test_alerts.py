@@ -140,21 +140,15 @@ def test_the_chart_refuses_a_bad_recipient() -> None:
 
 
 def test_every_dag_gets_the_configured_callbacks(platform_envs, tmp_path) -> None:
-    import copy
-
     from tests.support.platform_env import load_dagbag
 
-    env = copy.deepcopy(platform_envs["kind"])
-    env.directory = tmp_path
-    for f in platform_envs["kind"].directory.iterdir():
-        if f.is_file():
-            (tmp_path / f.name).write_text(f.read_text())
-    doc = json.loads((tmp_path / "platform.json").read_text())
-    doc["alerts"] = {
-        "webhook": {"connId": "mlops_alerts_webhook"},
-        "smtp": {"connId": "smtp_x", "to": ["a@example.com"]},
-    }
-    (tmp_path / "platform.json").write_text(json.dumps(doc))
+    env = platform_envs["kind"].with_platform(
+        tmp_path,
+        alerts={
+            "webhook": {"connId": "mlops_alerts_webhook"},
+            "smtp": {"connId": "smtp_x", "to": ["a@example.com"]},
+        },
+    )
     bag = load_dagbag(paths.DAGS_DIR, env)
     assert bag.import_errors == {}
     for dag in bag.dags.values():

@@ -10,9 +10,7 @@ ml_serving.resolve_version) talk to the same `mlflow server` over REST, as in th
 
 from __future__ import annotations
 
-import copy
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -46,14 +44,8 @@ def mlflow_uri(tmp_path_factory):
 def local_env(platform_envs, mlflow_uri, tmp_path_factory) -> PlatformEnv:
     """The production platform files, with the tracking URI of the local MLflow server."""
     base = platform_envs["production.example"]
-    directory = tmp_path_factory.mktemp("platform-local")
-    for item in base.directory.iterdir():  # platform.json and the schema it is read with
-        if item.is_file():
-            shutil.copy(item, directory / item.name)
-    doc = copy.deepcopy(base.platform)
-    doc["mlflow"]["trackingUri"] = mlflow_uri
-    (directory / "platform.json").write_text(json.dumps(doc))
-    return PlatformEnv("local", directory, base.templates_dir, doc, base.pod_templates, base.objects)
+    mlflow = {**base.platform["mlflow"], "trackingUri": mlflow_uri}
+    return base.with_platform(tmp_path_factory.mktemp("platform-local"), name="local", mlflow=mlflow)
 
 
 @pytest.fixture(scope="module")

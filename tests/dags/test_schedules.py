@@ -46,18 +46,9 @@ def test_every_scheduled_dag_exists_and_takes_its_schedule(dagbags, platform_env
 
 @pytest.mark.parametrize("dag_id", ["ml_inference", "ml_training", "gpu_sweep", "nfs_dataset_example"])
 def test_the_documented_dags_read_their_schedule(dag_id, platform_envs, tmp_path) -> None:
-    import json
-
     from tests.support.platform_env import load_dagbag
 
-    env = copy.deepcopy(platform_envs["kind"])
-    env.directory = tmp_path
-    for f in platform_envs["kind"].directory.iterdir():
-        if f.is_file():
-            (tmp_path / f.name).write_text(f.read_text())
-    doc = json.loads((tmp_path / "platform.json").read_text())
-    doc["schedules"] = {dag_id: "30 1 * * 1"}
-    (tmp_path / "platform.json").write_text(json.dumps(doc))
+    env = platform_envs["kind"].with_platform(tmp_path, schedules={dag_id: "30 1 * * 1"})
     bag = load_dagbag(paths.DAGS_DIR / f"{dag_id}.py", env)
     assert bag.import_errors == {}
     assert _schedule(bag.dags[dag_id]) == "30 1 * * 1"

@@ -11,6 +11,7 @@ conftest), the real API server of tests/scripts/test_kind_airflow_api.py and tes
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import sys
@@ -67,6 +68,20 @@ class PlatformEnv:
     def active(self) -> contextlib.AbstractContextManager[None]:
         """MLOPS_PLATFORM_DIR / MLOPS_POD_TEMPLATES_DIR set to this environment's files."""
         return platform_dirs(self.directory, self.templates_dir)
+
+    def with_platform(self, directory: Path, name: str | None = None, **changes: Any) -> PlatformEnv:
+        """A copy whose platform.json has these top-level keys replaced, written to `directory`.
+
+        The other files of the platform ConfigMap (the schema platform.json is read with) are copied;
+        the pod templates are shared.
+        """
+        directory.mkdir(parents=True, exist_ok=True)
+        for item in self.directory.iterdir():
+            if item.is_file():
+                (directory / item.name).write_bytes(item.read_bytes())
+        doc = {**copy.deepcopy(self.platform), **changes}
+        (directory / "platform.json").write_text(json.dumps(doc))
+        return PlatformEnv(name or self.name, directory, self.templates_dir, doc, self.pod_templates, self.objects)
 
 
 def render_environment(name: str, root: Path) -> PlatformEnv:
