@@ -78,6 +78,26 @@ def ssh_banner(port: int, host: str = "127.0.0.1") -> Ready:
     return check
 
 
+def wait_ready(
+    ready: Ready,
+    gone: Callable[[], str | None],
+    timeout: float,
+    what: str,
+    diagnostics: Callable[[], str] = str,
+    interval: float = 0.2,
+) -> None:
+    """Poll `ready()` until true. `gone()` says why the thing can no longer become ready (it exited),
+    else None; either that or the deadline raises RuntimeError with `diagnostics()` (its log)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        reason = gone()
+        if reason is not None:
+            raise RuntimeError(f"{reason}:\n{diagnostics()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} not ready after {timeout}s:\n{diagnostics()}")
+        time.sleep(interval)
+
+
 @contextlib.contextmanager
 def running(
     cmd: list[str],
@@ -95,13 +115,13 @@ def running(
             cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
         )
     try:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if proc.poll() is not None:
-                raise RuntimeError(f"{cmd[:3]} exited with {proc.returncode} before ready:\n{tail(log)}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{check.__doc__ or cmd[:3]} not ready after {timeout}s:\n{tail(log)}")
-            time.sleep(0.2)
+        wait_ready(
+            check,
+            lambda: None if proc.poll() is None else f"{cmd[:3]} exited with {proc.returncode} before ready",
+            timeout,
+            what=check.__doc__ or str(cmd[:3]),
+            diagnostics=lambda: tail(log),
+        )
         yield proc
     finally:
         stop(proc)

@@ -16,13 +16,13 @@ import re
 import shlex
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tests.support import paths
+from tests.support.processes import wait_ready
 
 LABEL = "mlops.test=docker-tier"
 REPORT = Path(os.environ.get("IMAGES_CACHE", paths.REPO / ".cache" / "images")) / "report.tsv"
@@ -188,15 +188,13 @@ def serving(run: Run, ready: Callable[[], bool], name: str, timeout: float = 120
     """A detached container until `ready()`; always removed. Yields its id; on failure the
     error carries the container's log."""
     cid = docker("run", "-d", "--name", name, *run.args()).stdout.strip()
+
+    def stopped() -> str | None:
+        state = docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", cid, check=False).stdout
+        return None if state.startswith("running") else f"container {name} stopped ({state.strip()})"
+
     try:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            state = docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", cid, check=False).stdout
-            if not state.startswith("running"):
-                raise AssertionError(f"container {name} stopped ({state.strip()}):\n{logs(cid)}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"container {name} not ready in {timeout}s:\n{logs(cid)}")
-            time.sleep(0.5)
+        wait_ready(ready, stopped, timeout, f"container {name}", lambda: logs(cid), interval=0.5)
         yield cid
     finally:
         docker("rm", "-f", cid, check=False, timeout=60)
