@@ -18,6 +18,22 @@ def render_template(template: str, values: dict[str, Any]) -> list[dict[str, Any
     return [strip_source(obj) for obj in parse_documents(text)]
 
 
+def model_server_container(model: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(pod spec, container) of the chart's serving Deployment for one statically configured model
+    `models:/<model>@champion`: the command the model-server tests run."""
+    values = {
+        "serving": {
+            "enabled": True,
+            "domain": "models.example.com",
+            "models": [{"name": model, "modelUri": f"models:/{model}@champion"}],
+        }
+    }
+    (dep,) = render_template("templates/serving/serving-deployment.yaml", values)
+    spec = dep["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    return spec, container
+
+
 def local_command(command: list[str], host_flag: str, port_flag: str, port: int) -> list[str]:
     """The rendered command with the binary from .venv-mlflow, bound to 127.0.0.1:<port>."""
     from tests.images import procs

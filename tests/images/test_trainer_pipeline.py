@@ -12,7 +12,7 @@ import requests
 from mlflow import MlflowClient
 
 from tests.images import procs
-from tests.images.chart import local_command, render_template
+from tests.images.chart import local_command, model_server_container
 from tests.images.trainer_cli import pipeline_args, pod_env, run_pipeline, summary, trainer
 from tests.support.net import free_port
 from tests.support.processes import running
@@ -150,15 +150,7 @@ def test_batch_predict_with_champion(runs, batch_predict, model_name) -> None:
 def model_server(runs, mlflow_server, model_name, tmp_path_factory):
     """The chart's serving Deployment command (`mlflow models serve -m models:/<name>@champion
     --env-manager local ...`), bound to 127.0.0.1 and pointed at the test tracking server."""
-    values = {
-        "serving": {
-            "enabled": True,
-            "domain": "models.example.com",
-            "models": [{"name": model_name, "modelUri": f"models:/{model_name}@champion"}],
-        }
-    }
-    (dep,) = render_template("templates/serving/serving-deployment.yaml", values)
-    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    _, container = model_server_container(model_name)
     assert container["readinessProbe"]["httpGet"]["path"] == "/ping"
     home = tmp_path_factory.mktemp("serve")
     port = free_port()

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.images.chart import render_template
+from tests.images.chart import model_server_container, render_template
 from tests.images.docker import engine
 from tests.images.docker.platform import load_dagbag
 from tests.support.airflow_pods import build_pod
@@ -114,16 +114,7 @@ def test_training_pods_ran_in_the_trainer_image(training, mlflow_container) -> N
 @pytest.fixture(scope="module")
 def model_server(training, mlflow_container):
     model = training["model"]
-    values = {
-        "serving": {
-            "enabled": True,
-            "domain": "models.example.com",
-            "models": [{"name": model, "modelUri": f"models:/{model}@champion"}],
-        }
-    }
-    (dep,) = render_template("templates/serving/serving-deployment.yaml", values)
-    spec = dep["spec"]["template"]["spec"]
-    (container,) = spec["containers"]
+    spec, container = model_server_container(model)
     port = free_port()
     run = engine.from_pod(
         spec, container, engine.image("mlflow"), {},
