@@ -100,18 +100,13 @@ def _offline_ti_class() -> Any:
     return _OFFLINE_TI
 
 
-def build_pod(
-    dag: Any,
-    task: Any,
-    conf: dict[str, Any] | None = None,
-    map_index: int = -1,
-    run_id: str = "manual__2026-01-01T00:00:00+00:00",
-    xcoms: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The pod (as a plain dict) the operator would submit for this task instance and conf."""
+def build_pod(dag: Any, task: Any, conf: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
+    """The pod (as a plain dict) the operator would submit for this task instance and conf.
+
+    `context`: the other arguments of template_context (map_index, run_id, try_number, xcoms)."""
     from kubernetes.client import ApiClient
 
-    ctx = template_context(dag, task, conf=conf, map_index=map_index, run_id=run_id, xcoms=xcoms)
+    ctx = template_context(dag, task, conf=conf, **context)
     ctx_task = ctx["task"]
     ctx_task.render_template_fields(ctx)
     operator = ctx["task"]  # a mapped operator has been unmapped into ctx["task"]
