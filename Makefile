@@ -67,17 +67,25 @@ FORCE:
 
 # --- Python environment ----------------------------------------------------------------
 
+# $(call venv_from_lock,DIR,LOCK[,MORE]): rebuild the virtualenv DIR with exactly the pins of LOCK
+# (--no-deps: the lock is the whole set; pip check proves it consistent), then MORE pip arguments
+# (an editable package); touches the stamp target.
+define venv_from_lock
+	@echo "venv: building $(1) from $(2)"
+	@rm -rf $(1)
+	@$(PYTHON) -m venv $(1)
+	@$(1)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(1)/bin/pip install --quiet --disable-pip-version-check --no-deps -r $(2)
+	$(if $(3),@$(1)/bin/pip install --quiet --disable-pip-version-check --no-deps $(3))
+	@$(1)/bin/pip check
+	@touch $@
+endef
+
 .PHONY: venv
 venv: $(VENV_STAMP) ## Build .venv (Airflow 3.1.8 + provider + test tools) from requirements/test.lock
 
 $(VENV_STAMP): $(TEST_LOCK)
-	@echo "venv: building $(VENV) from $(TEST_LOCK)"
-	@rm -rf $(VENV)
-	@$(PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r $(TEST_LOCK)
-	@$(VENV)/bin/pip check
-	@touch $@
+	$(call venv_from_lock,$(VENV),$(TEST_LOCK))
 
 .PHONY: lock-venv
 lock-venv: ## Re-resolve requirements/test.lock (then run `make test` to verify the set)
@@ -96,13 +104,7 @@ ML_TESTS       = $(wildcard tests/images/test_trainer_*.py tests/images/test_mlf
 venv-mlflow: $(VENV_ML_STAMP) ## Build .venv-mlflow (MLflow 3.17.2 + trainer) from requirements/mlflow.lock
 
 $(VENV_ML_STAMP): $(ML_LOCK) images/trainer/pyproject.toml
-	@echo "venv-mlflow: building $(VENV_ML) from $(ML_LOCK)"
-	@rm -rf $(VENV_ML)
-	@$(PYTHON) -m venv $(VENV_ML)
-	@$(VENV_ML)/bin/pip install --quiet --disable-pip-version-check --no-deps -r $(ML_LOCK)
-	@$(VENV_ML)/bin/pip install --quiet --disable-pip-version-check --no-deps -e images/trainer
-	@$(VENV_ML)/bin/pip check
-	@touch $@
+	$(call venv_from_lock,$(VENV_ML),$(ML_LOCK),-e images/trainer)
 
 # The policy gate of `make lint` runs checkov 3.3.30 from its own venv (its pins conflict with the
 # Airflow and MLflow venvs): requirements/policy.in, exact set requirements/policy.lock.
@@ -114,12 +116,7 @@ POLICY_LOCK       := requirements/policy.lock
 policy-venv: $(VENV_POLICY_STAMP) ## Build .venv-policy (checkov 3.3.30 of the policy gate) from requirements/policy.lock
 
 $(VENV_POLICY_STAMP): $(POLICY_LOCK)
-	@echo "venv-policy: building $(VENV_POLICY) from $(POLICY_LOCK)"
-	@rm -rf $(VENV_POLICY)
-	@$(PYTHON) -m venv $(VENV_POLICY)
-	@$(VENV_POLICY)/bin/pip install --quiet --disable-pip-version-check --no-deps -r $(POLICY_LOCK)
-	@$(VENV_POLICY)/bin/pip check
-	@touch $@
+	$(call venv_from_lock,$(VENV_POLICY),$(POLICY_LOCK))
 
 # --- official chart --------------------------------------------------------------------
 
@@ -237,12 +234,7 @@ kind-down: ## Delete the kind cluster (keeps .kind/shared, the volumes' data)
 kind-venv: $(KIND_VENV_STAMP) ## Build .venv-kind (pytest-helm-charts) from requirements/kind.lock
 
 $(KIND_VENV_STAMP): $(KIND_LOCK)
-	@echo "venv: building $(KIND_VENV) from $(KIND_LOCK)"
-	@rm -rf $(KIND_VENV)
-	@$(PYTHON) -m venv $(KIND_VENV)
-	@$(KIND_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r $(KIND_LOCK)
-	@$(KIND_VENV)/bin/pip check
-	@touch $@
+	$(call venv_from_lock,$(KIND_VENV),$(KIND_LOCK))
 
 # --- control plane: a local Kubernetes control plane with simulated (kwok) GPU nodes ----------
 # Pinned here and in the tools modules tools/control-plane/{kubernetes,etcd}/go.mod
