@@ -93,34 +93,35 @@ gone() {
   [[ ! -d /proc/$1 ]] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
 }
 
-# stop_group PID...: SIGTERM, SIGKILL after CLUSTER_STOP_TIMEOUT seconds, wait until gone.
-stop_group() {
-  local pid deadline alive
-  (($#)) || return 0
-  for pid in "$@"; do
-    echo "cluster: stopping $(process_name "$pid") (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  deadline=$((SECONDS + CLUSTER_STOP_TIMEOUT))
+# all_gone SECONDS PID...: wait up to SECONDS until every PID is gone (status 1 if one is left).
+all_gone() {
+  local pid alive deadline=$((SECONDS + $1))
+  shift
   while ((SECONDS < deadline)); do
     alive=0
     for pid in "$@"; do gone "$pid" || alive=1; done
     ((alive)) || return 0
     sleep 0.1
   done
+  return 1
+}
+
+# stop_group PID...: SIGTERM, SIGKILL after CLUSTER_STOP_TIMEOUT seconds, wait until gone.
+stop_group() {
+  local pid
+  (($#)) || return 0
+  for pid in "$@"; do
+    echo "cluster: stopping $(process_name "$pid") (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  all_gone "$CLUSTER_STOP_TIMEOUT" "$@" && return 0
   for pid in "$@"; do
     if ! gone "$pid"; then
       echo "cluster: $(process_name "$pid") (pid $pid) did not stop within ${CLUSTER_STOP_TIMEOUT}s: SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
-  deadline=$((SECONDS + 5))
-  while ((SECONDS < deadline)); do
-    alive=0
-    for pid in "$@"; do gone "$pid" || alive=1; done
-    ((alive)) || return 0
-    sleep 0.1
-  done
+  all_gone 5 "$@" || true
 }
 
 process_name() {

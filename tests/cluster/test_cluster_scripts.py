@@ -163,3 +163,22 @@ def test_second_cluster_up_reuses_the_session_cluster(cluster):
 def test_binaries_are_the_built_ones():
     for name in COMPONENTS:
         assert (BIN / name).exists(), f"{name} missing: make cluster-tools"
+
+
+def test_a_process_that_ignores_sigterm_is_killed(tmp_path):
+    """stop_group (cluster-down and every failure path): SIGTERM, then SIGKILL after the timeout."""
+    stubborn = subprocess.Popen(["bash", "-c", "trap '' TERM; while :; do sleep 0.1; done"])
+    script = (
+        f'CLUSTER_DIR={tmp_path}/state; CLUSTER_STOP_TIMEOUT=1; source "{SCRIPTS}/cluster-lib.sh"; '
+        f"stop_group {stubborn.pid}; gone {stubborn.pid} && echo GONE"
+    )
+    try:
+        proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+        stubborn.wait(timeout=10)  # reaped here: gone() also accepts the zombie state before that
+    finally:
+        if stubborn.poll() is None:
+            stubborn.kill()
+    assert proc.returncode == 0, proc.stderr
+    assert f"(pid {stubborn.pid}) did not stop within 1s: SIGKILL" in proc.stdout
+    assert proc.stdout.rstrip().endswith("GONE")
+    assert stubborn.returncode == -9
