@@ -43,3 +43,30 @@ def test_dockerfile_is_the_official_image_of_the_locked_airflow() -> None:
     assert re.search(r"^ARG PYTHON_VERSION=3\.11$", text, re.M), "same Python as the test venv"
     assert '"apache-airflow==${AIRFLOW_VERSION}"' in text, "Airflow itself pinned on the pip line"
     assert "-r /opt/airflow/requirements-mlops.txt" in text and "pip check" in text
+
+
+def _requirements(dist: str) -> set[str]:
+    """Names of what an installed distribution requires (no extras, markers of this platform)."""
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+
+    out = set()
+    for text in importlib.metadata.requires(dist) or []:
+        req = Requirement(text)
+        if req.marker is None or req.marker.evaluate({"extra": ""}):
+            out.add(re.sub(r"[-_.]+", "-", req.name.lower()))
+    return out
+
+
+def test_image_has_dag_factory_and_what_it_needs() -> None:
+    """The YAML pipelines are built by dag-factory in the DAG processor and workers: the image
+    installs the locked version, and each of its requirements (and typer's) is pinned in the
+    image or required by Airflow or a package the image pins (pip check then holds it)."""
+    image = _pins((IMAGE_DIR / "requirements.txt").read_text())
+    assert image["dag-factory"] == _pins(LOCK.read_text())["dag-factory"] == "1.1.0"
+    brought = {"apache-airflow"} | set(image)
+    for dist in ("apache-airflow-core", "apache-airflow-task-sdk", "kubernetes", *image):
+        brought |= _requirements(dist)
+    missing = (_requirements("dag-factory") | _requirements("typer")) - brought
+    assert missing == set(), f"dag-factory needs {sorted(missing)}: pin them in images/airflow/requirements.txt"

@@ -10,17 +10,30 @@ import pytest
 from tests.support import paths
 from tests.support.platform_env import DAG_FILES, PlatformEnv, load_dagbag
 
+# The DAG file that builds one DAG per YAML file of pipelines/ (mlops_platform/yaml_pipelines.py).
+YAML_LOADER = "yaml_pipelines"
+
+
+def yaml_dags(dag_dir: Path = paths.DAGS_DIR) -> set[str]:
+    from mlops_platform.yaml_pipelines import pipeline_files
+
+    return {p.stem for p in pipeline_files(dag_dir)}
+
 
 def expected_dags(dag_dir: Path = paths.DAGS_DIR) -> set[str]:
     """The DAG ids the folder should produce, discovered rather than listed: one DAG per
-    `*.py` file of the DAG folder, named like the file (adding a pipeline needs no test edit)."""
-    return {p.stem for p in sorted(dag_dir.glob("*.py"))}
+    `*.py` file of the DAG folder, named like the file, and one per YAML file of `pipelines/`,
+    named like that file (adding a pipeline needs no test edit)."""
+    return ({p.stem for p in sorted(dag_dir.glob("*.py"))} - {YAML_LOADER}) | yaml_dags(dag_dir)
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_imports(dag_file: Path, platform_env: PlatformEnv) -> None:
     bag = load_dagbag(dag_file, platform_env)
     assert bag.import_errors == {}, "\n".join(bag.import_errors.values())
+    if dag_file.stem == YAML_LOADER:
+        assert set(bag.dags) == yaml_dags(), "one DAG per YAML pipeline file, named like it"
+        return
     assert len(bag.dags) == 1, f"{dag_file.name}: one DAG per file, got {sorted(bag.dags)}"
     assert next(iter(bag.dags)) == dag_file.stem, "the DAG id is the file name"
 

@@ -9,6 +9,7 @@ import socket
 import pytest
 
 from tests.dags.dag_tasks import is_pod_task, map_indexes, task_value
+from tests.dags.test_dag_import import expected_dags
 from tests.support import paths
 from tests.support.airflow_pods import template_context
 from tests.support.platform_env import load_dagbag
@@ -104,7 +105,7 @@ def test_parsing_needs_no_network_and_no_variables(platform_envs, monkeypatch) -
     monkeypatch.setattr(Connection, "get", refuse)
     bag = load_dagbag(paths.DAGS_DIR, platform_envs["production.example"])
     assert bag.import_errors == {}
-    assert len(bag.dags) == 7
+    assert set(bag.dags) == expected_dags()
 
 
 @pytest.mark.parametrize("dag_file", sorted(paths.DAGS_DIR.glob("*.py")), ids=lambda p: p.name)
@@ -145,7 +146,12 @@ def test_pod_task_operator_settings(dagbags) -> None:
                 assert task.reattach_on_restart is True, where
 
 
-CLEANUPS = {"ml_training": "cleanup", "ml_inference": "cleanup", "gpu_sweep": "cleanup"}
+CLEANUPS = {
+    "ml_training": "cleanup",
+    "ml_inference": "cleanup",
+    "gpu_sweep": "cleanup",
+    "train_gpu_yaml": "cleanup",
+}
 
 
 @pytest.mark.parametrize("dag_id", sorted(CLEANUPS))
