@@ -1,23 +1,27 @@
-"""gpu_sweep: the same training on gpu-1, gpu-2, gpu-4 and gpu-8 in parallel, then the best one."""
+"""gpu_sweep: a list of variants (profile + hyperparameters) trained in parallel, then the best one."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
 import pendulum
 from airflow.sdk import DAG, Param, chain, task
-from mlops_platform.common import RUN_TAG_ARGS, WORKSPACE_SUBPATH_TEMPLATE, as_cleanup, dag_defaults
+from mlops_platform import sweep
+from mlops_platform.common import WORKSPACE_SUBPATH_TEMPLATE, as_cleanup, dag_defaults
 from mlops_platform.config import load_platform
-from mlops_platform.params import MODEL_TYPES, dataset_param, model_name_param
-from mlops_platform.pods import cleanup_command, mapped_profile_task, pod_task, trainer_command
+from mlops_platform.params import dataset_param, model_name_param
+from mlops_platform.pods import cleanup_command, mapped_pod_task, pod_task, profile_task_id, trainer_command
 
 cfg = load_platform()
 SWEEP = [p for p in ("gpu-1", "gpu-2", "gpu-4", "gpu-8") if p in cfg.profiles]
-EXPERIMENT = "gpu-sweep"
-# Each variant trains with its own model seed (estimator random_state), so variants differ.
-SEEDS = {profile: 1000 + 7 * i for i, profile in enumerate(SWEEP)}
-SEEDED_MODEL_TYPES = [m for m in MODEL_TYPES if m != "knn"]
+# Profiles a variant may name: the GPU profiles (all profiles where the chart defines none).
+PROFILES = cfg.gpu_profile_names or cfg.profile_names
+# Variant files reviewed with the DAGs (git-sync); each is validated when a run chooses it.
+FILES_DIR = Path(__file__).resolve().parent / sweep.SWEEPS_DIR
+FILES = sweep.variant_files(FILES_DIR)
+EXPERIMENT = sweep.EXPERIMENT
 
 with DAG(
     dag_id="gpu_sweep",
@@ -26,64 +30,94 @@ with DAG(
     tags=["mlops", "training", "gpu"],
     params={
         "dataset": dataset_param(),
-        # Seeded estimators only (knn has no random_state to vary).
-        "model_type": Param("random_forest", type="string", enum=SEEDED_MODEL_TYPES),
+        "variants": sweep.variants_param(PROFILES, sweep.default_variants(SWEEP or PROFILES[:1])),
+        "variants_file": Param(
+            "",
+            type="string",
+            enum=["", *FILES],
+            title="Variants file",
+            description="A file of dags/sweeps/ whose `variants` replace the `variants` list ('' = use the list)",
+        ),
+        # Default model type of a variant that names none (seeded estimators only).
+        "model_type": Param("random_forest", type="string", enum=list(sweep.SEEDED_MODEL_TYPES)),
         "metric": Param("test_accuracy", type="string", enum=["test_accuracy", "test_f1_macro"]),
         "model_name": model_name_param("iris"),
     },
     doc_md=__doc__
     + f"""
 
-Dynamic task mapping over the profiles {", ".join(SWEEP) or "(none defined by the chart)"}: map
-index *i* of `prepare`, `train` and `evaluate` works on profile *i* in its own workspace
-directory `<dag_id>/<run_id>/<profile>`; each variant trains with its own seed
-(`--param random_state=<seed>`: {", ".join(f"{p}={n}" for p, n in SEEDS.items())}). `compare` reads the
-runs from MLflow (tag `airflow.run_id`), picks the best by `metric` and tags it
-`mlops.sweep_best=true`; `register` registers the winner as a version of `model_name` (alias
-`candidate`) that takes `champion` only if it beats the current champion on `metric`.
+Trigger with `variants`, a list of `{{"profile": "gpu-2", "name": "rf-deep", "model_type":
+"random_forest", "seed": 7, "params": {{"max_depth": 8}}}}` (only `profile` required; profiles:
+{", ".join(PROFILES)}; at most {sweep.MAX_VARIANTS}), or `variants_file`, a YAML file of
+`dags/sweeps/` ({", ".join(FILES) or "none in this deployment"}) holding `variants: [...]`
+(checked against the same schema when a run reads it).
 
-Pool slots: Airflow 3.1 cannot map `pool_slots` (the scheduler takes it from the task, not from
-the map index), so every `train` index reserves the largest GPU count of the sweep in the
-`{cfg.gpu_pool}` pool: the sweep never over-commits the GPUs Airflow may use, at the price of
-running the indices one after another when the pool is smaller than twice that.
+- `plan` resolves the variants (name, model type, seed = the estimator's `random_state`) into
+  the literal arguments and workspace directory `<dag_id>/<run_id>/<variant>` of each pod.
+- `prepare` and `evaluate` (cpu) are mapped over every variant; `train_<profile>` is mapped over
+  the variants of that profile only (`variants_<profile>`; none = skipped) and reserves exactly
+  that profile's GPUs in the `{cfg.gpu_pool}` pool: variants of all profiles train in parallel
+  as far as the pool allows.
+- `compare` reads the runs from MLflow (tag `airflow.run_id`), picks the best by `metric` and
+  tags it `mlops.sweep_best=true`; `register` registers the winner as a version of `model_name`
+  (alias `candidate`) that takes `champion` only if it beats the current champion on `metric`.
 """,
     **dag_defaults(),
 ) as dag:
-    prepare = mapped_profile_task(
+
+    @task(task_id="plan")
+    def plan(params: dict[str, Any] | None = None, run_id: str | None = None, ti: Any = None) -> list[dict[str, Any]]:
+        """Validate and resolve the variants; push them (key `variants`), return prepare's entries."""
+        planned = sweep.plan(
+            params or {},
+            FILES_DIR,
+            PROFILES,
+            dag_id="gpu_sweep",
+            run_id=str(run_id),
+            subpath_env=cfg.workspace_subpath_env,
+            workspace=cfg.workspace_mount_path,
+        )
+        for v in planned:
+            print(f"variant {v['name']}: {v['profile']} {v['model_type']} seed={v['seed']} params={v['params']}")
+        ti.xcom_push(key="variants", value=planned)
+        return sweep.for_every_variant(planned)
+
+    planned = plan()
+    prepare = mapped_pod_task(
         "prepare",
         trainer_command(cfg, "prepare", "--dataset", "{{ params.dataset }}"),
-        profiles=SWEEP,
-        run_profile=cfg.default_profile,
+        profile=cfg.default_profile,
+        entries=planned,
         cfg=cfg,
     )
-    train = mapped_profile_task(
-        "train",
-        trainer_command(
-            cfg,
-            "train",
-            "--model-type",
-            "{{ params.model_type }}",
-            "--experiment",
-            EXPERIMENT,
-            "--run-name",
-            "{{ run_id | mlops_path_segment }}-__PROFILE__",
-            *RUN_TAG_ARGS,
-            "--tag",
-            "mlops.sweep_profile=__PROFILE__",
-        ),
-        profiles=SWEEP,
-        cfg=cfg,
-        profile_args={
-            p: ["--param", f"random_state={seed}", "--tag", f"mlops.sweep_seed={seed}"]
-            for p, seed in SEEDS.items()
-        },
-    )
-    evaluate = mapped_profile_task(
+
+    @task
+    def variants_of(profile: str, ti: Any = None) -> list[dict[str, Any]]:
+        """train_<profile>'s entries: the variants of this profile only (maybe none)."""
+        return sweep.for_profile(ti.xcom_pull(task_ids="plan", key="variants"), profile)
+
+    trains = []
+    for profile in PROFILES:
+        selected = variants_of.override(task_id=profile_task_id("variants", profile))(profile)
+        planned >> selected
+        train = mapped_pod_task(
+            profile_task_id("train", profile),
+            ["mlops-trainer"],
+            profile=profile,
+            entries=selected,
+            mapped=("arguments", "env_vars"),
+            cfg=cfg,
+        )
+        prepare >> train
+        trains.append(train)
+    evaluate = mapped_pod_task(
         "evaluate",
         trainer_command(cfg, "evaluate"),
-        profiles=SWEEP,
-        run_profile=cfg.default_profile,
+        profile=cfg.default_profile,
+        entries=planned,
         cfg=cfg,
+        # the trains of profiles without variants are skipped
+        trigger_rule="none_failed_min_one_success",
     )
 
     @task(task_id="compare")
@@ -99,13 +133,23 @@ running the indices one after another when the pool is smaller than twice that.
             metrics = mlflow_rest.run_metrics(run)
             tags = mlflow_rest.run_tags(run)
             if metric in metrics:
-                scored.append((metrics[metric], tags.get("mlops.sweep_profile", "?"), run["info"]["run_id"]))
+                profile = tags.get("mlops.sweep_profile", "?")
+                variant = tags.get("mlops.sweep_variant", profile)
+                scored.append((metrics[metric], variant, profile, run["info"]["run_id"]))
         if not scored:
             raise RuntimeError(f"no evaluated run of {run_id} in experiment {EXPERIMENT!r} has {metric}")
         best = max(scored)
-        mlflow_rest.set_run_tag(uri, best[2], "mlops.sweep_best", "true")
-        result = {"metric": metric, "best_profile": best[1], "best_run_id": best[2], "best_value": best[0]}
-        result["all"] = [{"profile": p, "run_id": r, "value": v} for v, p, r in sorted(scored, reverse=True)]
+        mlflow_rest.set_run_tag(uri, best[3], "mlops.sweep_best", "true")
+        result = {
+            "metric": metric,
+            "best_variant": best[1],
+            "best_profile": best[2],
+            "best_run_id": best[3],
+            "best_value": best[0],
+        }
+        result["all"] = [
+            {"variant": n, "profile": p, "run_id": r, "value": v} for v, n, p, r in sorted(scored, reverse=True)
+        ]
         print(result)
         return result
 
@@ -119,17 +163,18 @@ running the indices one after another when the pool is smaller than twice that.
         cfg=cfg,
         env={
             cfg.workspace_subpath_env: WORKSPACE_SUBPATH_TEMPLATE
-            + "/{{ ti.xcom_pull(task_ids='compare')['best_profile'] }}"
+            + "/{{ ti.xcom_pull(task_ids='compare')['best_variant'] }}"
         },
     )
-    cleanup = mapped_profile_task(
+    # The run's whole workspace (every variant's directory) is removed whatever happened.
+    cleanup = pod_task(
         "cleanup",
         cleanup_command(cfg),
-        profiles=SWEEP,
-        run_profile=cfg.default_profile,
+        profile=cfg.default_profile,
         cfg=cfg,
         trigger_rule="all_done",
         retries=1,
     )
-    chain(prepare, train, evaluate, compare(), register, cleanup)
+    chain(planned, prepare)
+    chain(trains, evaluate, compare(), register, cleanup)
     as_cleanup(cleanup)

@@ -457,3 +457,27 @@ def mapped_profile_task(
     for key in entries[0]:
         base.pop(key, None)
     return MlopsPodOperator.partial(**base).expand_kwargs(entries)
+
+
+def mapped_pod_task(
+    task_id: str,
+    command: Sequence[str],
+    *,
+    profile: str,
+    entries: Any,
+    mapped: Sequence[str] = ("env_vars",),
+    cfg: PlatformConfig | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A pod task on one fixed `profile` (its GPUs = `pool_slots`, exactly), mapped over `entries`
+    (an XComArg resolving to a list of operator kwargs, e.g. `{"env_vars": {...}}`; an empty list
+    skips the task). The keys in `mapped` come from each entry instead of the partial (`command`
+    then gives the program: with "arguments" mapped, pass just `[program]`).
+
+    Values taken from XCom are not rendered as templates: entries hold literal values (see
+    mlops_platform.sweep.plan), the partial's own fields (e.g. `{{ params.dataset }}`) are rendered.
+    """
+    base = pod_task_kwargs(task_id, command, profile=profile, cfg=cfg, **kwargs)
+    for key in mapped:
+        base.pop(key, None)
+    return MlopsPodOperator.partial(**base).expand_kwargs(entries)

@@ -308,19 +308,22 @@ class MlflowStandin:
         self.calls.append(("model_version_by_alias", name, alias))
         return {"name": name, "version": "3"}
 
+    # gpu_sweep variants the runs stand for: name -> (profile, test_accuracy)
+    sweep_runs = {"gpu-1": ("gpu-1", 0.90), "gpu-2": ("gpu-2", 0.93), "gpu-4": ("gpu-4", 0.97), "gpu-8": ("gpu-8", 0.95)}
+
     def search_runs(self, uri, experiment, filter_string):
         self.calls.append(("search_runs", experiment, filter_string))
-        scores = {"gpu-1": 0.90, "gpu-2": 0.93, "gpu-4": 0.97, "gpu-8": 0.95}
-        return [{"info": {"run_id": f"run-{p}"}, "metrics": {"test_accuracy": v, "test_f1_macro": v},
-                 "tags": {"mlops.sweep_profile": p}} for p, v in scores.items()]
+        return [{"info": {"run_id": f"run-{n}"}, "metrics": {"test_accuracy": v, "test_f1_macro": v},
+                 "tags": {"mlops.sweep_profile": p, "mlops.sweep_variant": n}}
+                for n, (p, v) in self.sweep_runs.items()]
 
     def set_run_tag(self, uri, run_id, key, value):
         self.calls.append(("set_run_tag", run_id, key, value))
         self.tags.setdefault(run_id, {})[key] = value
 
 
-def task_states(dr: Any) -> dict[str, str]:
-    """{task_id or task_id[map_index]: state} of a DagRun."""
+def task_states(dr: Any, attribute: str = "state") -> dict[str, Any]:
+    """{task_id or task_id[map_index]: state} of a DagRun (or another attribute: try_number)."""
     from airflow.utils.session import create_session
 
     with create_session() as session:

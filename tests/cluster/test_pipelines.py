@@ -220,20 +220,44 @@ def test_run_job_on_gpu_8_fails_once_and_succeeds_on_retry(platform, airflow, po
 
 # --- gpu_sweep -------------------------------------------------------------------------------------
 
-def test_gpu_sweep_trains_on_1_2_4_8_gpus_each_in_its_own_workspace(platform, airflow, pods, observed, mlflow):
-    dr = run(airflow, "gpu_sweep", {})
+def test_gpu_sweep_variants_train_in_parallel_tasks_holding_exactly_their_gpus(platform, airflow, pods, observed,
+                                                                              mlflow):
+    variants = [{"name": "a", "profile": "gpu-1"}, {"name": "b", "profile": "gpu-4", "params": {"max_depth": 3}},
+                {"name": "c", "profile": "gpu-4", "params": {"max_depth": 9}}, {"name": "d", "profile": "gpu-8"}]
+    mlflow.sweep_runs = {"a": ("gpu-1", 0.90), "b": ("gpu-4", 0.93), "c": ("gpu-4", 0.97), "d": ("gpu-8", 0.95)}
+    dr = run(airflow, "gpu_sweep", {"variants": variants})
     st = states(dr)
     assert dr.state == "success", st
-    got = pods_of(pods, "gpu_sweep", dr, observed, "gpu_sweep")
-    sweep = ["gpu-1", "gpu-2", "gpu-4", "gpu-8"]
+    assert st["train_gpu_2"] == "skipped", st  # no variant on gpu-2: its mapped task is skipped
+    got = pods_of(pods, "gpu_sweep", dr, observed, "gpu_sweep (4 variants: gpu-1, gpu-4 x2, gpu-8)")
     ws = workspace_of("gpu_sweep", dr)
-    for task_id in ("prepare", "train", "evaluate", "cleanup"):
-        mine = sorted((r for r in got if r.labels["task_id"] == task_id), key=lambda r: int(r.labels["map_index"]))
-        assert [int(r.labels["map_index"]) for r in mine] == [0, 1, 2, 3], (task_id, [r.describe() for r in mine])
-        for i, r in enumerate(mine):
-            check_pod(platform, r, "gpu_sweep", sweep[i] if task_id == "train" else "cpu", f"{ws}/{sweep[i]}")
-            assert r.phase == "Succeeded" and r.deleted, r.describe()
-    assert ("set_run_tag", "run-gpu-4", "mlops.sweep_best", "true") in mlflow.calls
+    by_task = {}
+    for r in got:
+        by_task.setdefault(r.labels["task_id"], []).append(r)
+    assert sorted(by_task) == ["cleanup", "evaluate", "prepare", "register", "train_gpu_1", "train_gpu_4",
+                               "train_gpu_8"], sorted(by_task)
+    for task_id in ("prepare", "evaluate"):  # one cpu pod per variant, in the variant's workspace
+        mine = sorted(by_task[task_id], key=lambda r: int(r.labels["map_index"]))
+        assert [int(r.labels["map_index"]) for r in mine] == [0, 1, 2, 3], task_id
+        for r, v in zip(mine, variants, strict=True):
+            check_pod(platform, r, "gpu_sweep", "cpu", f"{ws}/{v['name']}")
+    for task_id, profile, names in (("train_gpu_1", "gpu-1", ["a"]), ("train_gpu_4", "gpu-4", ["b", "c"]),
+                                    ("train_gpu_8", "gpu-8", ["d"])):
+        mine = sorted(by_task[task_id], key=lambda r: int(r.labels["map_index"]))
+        assert [int(r.labels["map_index"]) for r in mine] == list(range(len(names))), task_id
+        for r, name in zip(mine, names, strict=True):
+            check_pod(platform, r, "gpu_sweep", profile, f"{ws}/{name}")  # placed with exactly the profile's GPUs
+            assert f"mlops.sweep_variant={name}" in r.spec.containers[0].args, r.describe()
+        # what the GPU pool accounts for each of these task instances: the profile's GPUs
+        assert {ti.pool_slots for ti in dr.get_task_instances() if ti.task_id == task_id} == {profile_gpus(
+            platform, profile)}
+    for r in got:
+        assert r.phase == "Succeeded" and r.deleted, r.describe()
+    (register,) = by_task["register"]
+    check_pod(platform, register, "gpu_sweep", "cpu", f"{ws}/c")  # the winner's own workspace
+    (cleanup,) = by_task["cleanup"]
+    check_pod(platform, cleanup, "gpu_sweep", "cpu", ws)  # the whole run workspace
+    assert ("set_run_tag", "run-c", "mlops.sweep_best", "true") in mlflow.calls
 
 
 # --- ml_inference ----------------------------------------------------------------------------------

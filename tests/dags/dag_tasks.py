@@ -22,10 +22,17 @@ SAMPLE_CONFS: dict[str, list[dict[str, Any]]] = {
         },
     ],
 }
+SAMPLE_RUN_ID = "manual__2026-03-04T05:06:07.890123+00:00"
 # Values the upstream tasks would have pushed (see tests/support/airflow_pods.py).
 SAMPLE_XCOMS: dict[str, Any] = {
     "load_model": {"model_uri": "models:/iris/3", "version": "3"},
-    "compare": {"best_profile": "gpu-2", "best_run_id": "0123abcd", "metric": "test_accuracy", "best_value": 0.97},
+    "compare": {
+        "best_variant": "gpu-2",
+        "best_profile": "gpu-2",
+        "best_run_id": "0123abcd",
+        "metric": "test_accuracy",
+        "best_value": 0.97,
+    },
 }
 
 
@@ -36,27 +43,73 @@ def is_pod_task(task: Any) -> bool:
     return isinstance(op_class, type) and issubclass(op_class, KubernetesPodOperator)
 
 
-def map_indexes(task: Any) -> list[int]:
-    """-1 for a plain task; 0..n-1 for a task mapped over a literal list."""
+def map_indexes(task: Any, xcoms: dict[str, Any] | None = None) -> list[int]:
+    """-1 for a plain task; 0..n-1 for a task mapped over a literal list, or over the XCom of an
+    upstream task as given in `xcoms` (see python_xcoms)."""
     expand_input = getattr(task, "expand_input", None)
     if expand_input is None:
         return [-1]
     value = expand_input.value
     if isinstance(value, list):  # expand_kwargs([...])
         return list(range(len(value)))
+    source = getattr(value, "operator", None)
+    if source is not None:  # expand_kwargs(<XComArg>): the default conf's entries unless given
+        xcoms = xcoms if xcoms is not None else python_xcoms(task.dag, {}, SAMPLE_RUN_ID)
+        return list(range(len(xcoms[source.task_id])))
     lengths = {len(v) for v in value.values() if isinstance(v, list | tuple)}
     assert len(lengths) == 1, f"{task.task_id}: cannot tell the map length from {value!r}"
     return list(range(lengths.pop()))
 
 
-def mapped_entry(task: Any, map_index: int) -> dict[str, Any]:
+def mapped_entry(task: Any, map_index: int, xcoms: dict[str, Any] | None = None) -> dict[str, Any]:
     if map_index < 0:
         return {}
     value = task.expand_input.value
+    source = getattr(value, "operator", None)
+    if source is not None:
+        xcoms = xcoms if xcoms is not None else python_xcoms(task.dag, {}, SAMPLE_RUN_ID)
+        return xcoms[source.task_id][map_index]
     return value[map_index] if isinstance(value, list) else {k: v[map_index] for k, v in value.items()}
 
 
+def python_xcoms(dag: Any, conf: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """What the DAG's Python tasks that feed a mapped pod task (`expand_kwargs(<XComArg>)`) return
+    for this conf, computed by calling their own callables (upstream Python tasks first): the
+    map length and entries of those pod tasks. Task id -> return value."""
+    params = {k: dag.params[k] for k in dag.params}
+    params.update(conf)
+    store: dict[tuple[str, str], Any] = {}
+
+    class TI:  # what these callables use of the task instance: xcom_push / xcom_pull
+        def xcom_push(self, key: str, value: Any) -> None:
+            store[(self.task_id, key)] = value
+
+        def xcom_pull(self, task_ids: str, key: str = "return_value", **_: Any) -> Any:
+            return store[(task_ids, key)]
+
+    def run(task: Any) -> None:
+        if (task.task_id, "return_value") in store:
+            return
+        for up in task.upstream_list:
+            run(up)
+        ti = TI()
+        ti.task_id = task.task_id
+        context = {"params": params, "run_id": run_id, "ti": ti}
+        import inspect
+
+        wanted = inspect.signature(task.python_callable).parameters
+        kwargs = {k: v for k, v in context.items() if k in wanted}
+        store[(task.task_id, "return_value")] = task.python_callable(*task.op_args, **task.op_kwargs, **kwargs)
+
+    for task in dag.tasks:
+        source = getattr(getattr(getattr(task, "expand_input", None), "value", None), "operator", None)
+        if source is not None and is_pod_task(task):
+            run(source)
+    return {task_id: value for (task_id, key), value in store.items() if key == "return_value"}
+
+
 def pod_tasks(dagbag: Any) -> Iterator[tuple[Any, Any, int]]:
+    """(dag, pod task, map index) of every pod task; map indexes of the default conf."""
     for dag_id in sorted(dagbag.dags):
         dag = dagbag.dags[dag_id]
         for task in dag.tasks:
@@ -65,11 +118,16 @@ def pod_tasks(dagbag: Any) -> Iterator[tuple[Any, Any, int]]:
                     yield dag, task, index
 
 
-def task_value(task: Any, field: str, map_index: int) -> Any:
+def task_value(task: Any, field: str, map_index: int, xcoms: dict[str, Any] | None = None) -> Any:
     """A field of a task (the mapped entry's value for a map index, else the partial's)."""
-    entry = mapped_entry(task, map_index)
+    entry = mapped_entry(task, map_index, xcoms)
     if field in entry:
         return entry[field]
     if hasattr(task, "partial_kwargs"):
         return task.partial_kwargs.get(field)
     return getattr(task, field)
+
+
+def xcoms_for(dag: Any, conf: dict[str, Any], run_id: str = SAMPLE_RUN_ID) -> dict[str, Any]:
+    """SAMPLE_XCOMS plus what the DAG's own Python tasks return for this conf (python_xcoms)."""
+    return {**SAMPLE_XCOMS, **python_xcoms(dag, conf, run_id)}

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.dags.dag_tasks import SAMPLE_XCOMS, pod_tasks
+from tests.dags.dag_tasks import pod_tasks, xcoms_for
 from tests.support.airflow_pods import build_pod
 
 # (dag_id, conf, what is wrong)
@@ -98,7 +98,7 @@ def test_adversarial_conf_is_rejected_before_any_pod(prod_bag, built_pods, dag_i
     with env.active():
         for task, index in tasks:
             with pytest.raises(ParamValidationError):
-                build_pod(dag, task, conf=conf, map_index=index, xcoms=SAMPLE_XCOMS)
+                build_pod(dag, task, conf=conf, map_index=index, xcoms=xcoms_for(dag, {}))
     assert built_pods == [], f"a pod was built for {why}"
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dags.dag_tasks import SAMPLE_XCOMS
+from tests.dags.dag_tasks import SAMPLE_XCOMS, xcoms_for
 from tests.support import paths
 from tests.support.airflow_pods import build_pod
 from tests.support.mlflow_server import mlflow_server
@@ -56,13 +56,13 @@ def bag(local_env):
 
 
 def run_pod(
-    local_env, workspace_root: Path, mlflow_uri: str, bag, dag_id: str, task_id: str, index=-1, xcoms=None
+    local_env, workspace_root: Path, mlflow_uri: str, bag, dag_id: str, task_id: str, index=-1, xcoms=None, conf=None
 ):
     """Execute the pod's command as the container would (workspace = its sub-path)."""
     dag = bag.dags[dag_id]
     with local_env.active():
         pod = build_pod(
-            dag, dag.get_task(task_id), map_index=index, run_id=RUN_ID, xcoms=xcoms or SAMPLE_XCOMS
+            dag, dag.get_task(task_id), conf=conf, map_index=index, run_id=RUN_ID, xcoms=xcoms or SAMPLE_XCOMS
         )
     (container,) = pod["spec"]["containers"]
     env = {e["name"]: e["value"] for e in container["env"] if "value" in e}  # not valueFrom (Secrets)
@@ -113,33 +113,51 @@ def test_training_then_inference_then_serving_version(local_env, bag, mlflow_uri
     assert (workspace / "out" / "predictions.csv").is_file()
 
 
+# Two variants whose hyperparameters really differ: a one-split stump and a forest.
+SWEEP_CONF = {
+    "variants": [
+        {"name": "stump", "profile": "gpu-1", "seed": 3, "params": {"max_depth": 1, "n_estimators": 1}},
+        {"name": "forest", "profile": "gpu-2", "seed": 4, "params": {"max_depth": 6, "n_estimators": 40}},
+    ]
+}
+
+
 def test_gpu_sweep_compare_picks_and_tags_the_best(local_env, bag, mlflow_uri, tmp_path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from mlops_platform import mlflow_rest
 
-    def chain(index: int) -> None:
-        for task_id in ("prepare", "train", "evaluate"):
-            run_pod(local_env, tmp_path, mlflow_uri, bag, "gpu_sweep", task_id, index=index)
+    dag = bag.dags["gpu_sweep"]
+    with local_env.active():
+        xcoms = xcoms_for(dag, SWEEP_CONF, RUN_ID)  # the plan's own entries for this conf
+    assert [len(xcoms[f"variants_gpu_{n}"]) for n in (1, 2, 4, 8)] == [1, 1, 0, 0]
 
-    # two map indexes, in parallel as in the cluster, keep the test short; compare works on what ran
+    def chain(index: int) -> None:
+        train = ("train_gpu_1", "train_gpu_2")[index]
+        for task_id, i in (("prepare", index), (train, 0), ("evaluate", index)):
+            run_pod(local_env, tmp_path, mlflow_uri, bag, "gpu_sweep", task_id, index=i, xcoms=xcoms, conf=SWEEP_CONF)
+
+    # the two variants in parallel, as in the cluster
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(chain, [0, 1]))
     dirs = sorted(p.name for p in (tmp_path / "gpu_sweep").iterdir() for p in p.iterdir())
-    assert dirs == ["gpu-1", "gpu-2"], "each map index has its own workspace directory"
+    assert dirs == ["forest", "stump"], "each variant has its own workspace directory"
 
-    compare = bag.dags["gpu_sweep"].get_task("compare").python_callable
+    compare = dag.get_task("compare").python_callable
     result = compare(params={"metric": "test_accuracy"}, run_id=RUN_ID)
-    assert {r["profile"] for r in result["all"]} == {"gpu-1", "gpu-2"}
-    assert result["best_value"] == max(r["value"] for r in result["all"])
+    values = {r["variant"]: r["value"] for r in result["all"]}
+    assert set(values) == {"stump", "forest"}
+    assert values["stump"] != values["forest"], f"different hyperparameters, different metrics: {values}"
+    assert result["best_value"] == max(values.values())
+    assert result["best_variant"] == max(values, key=values.get)
     runs = mlflow_rest.search_runs(mlflow_uri, "gpu-sweep", f"tags.`airflow.run_id` = '{RUN_ID}'")
     tagged = [r["info"]["run_id"] for r in runs if mlflow_rest.run_tags(r).get("mlops.sweep_best") == "true"]
     assert tagged == [result["best_run_id"]]
     seeds = {
-        mlflow_rest.run_tags(r)["mlops.sweep_profile"]: mlflow_rest.run_tags(r)["mlops.sweep_seed"]
+        mlflow_rest.run_tags(r)["mlops.sweep_variant"]: mlflow_rest.run_tags(r)["mlops.sweep_seed"]
         for r in runs
     }
-    assert len(set(seeds.values())) == len(seeds) == 2, f"each variant trains with its own seed: {seeds}"
+    assert seeds == {"stump": "3", "forest": "4"}, f"each variant trains with its own seed: {seeds}"
 
     # register: the winner's workspace becomes a model version; champion only if it beats the champion
     out, ws = run_pod(
@@ -151,7 +169,7 @@ def test_gpu_sweep_compare_picks_and_tags_the_best(local_env, bag, mlflow_uri, t
         "register",
         xcoms={**SAMPLE_XCOMS, "compare": result},
     )
-    assert ws.name == result["best_profile"], "register reads the winner's own workspace"
+    assert ws.name == result["best_variant"], "register reads the winner's own workspace"
     assert out["metric"] == "test_accuracy" and out["value"] == result["best_value"]
     (best,) = [
         r

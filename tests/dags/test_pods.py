@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.dags.dag_tasks import SAMPLE_CONFS, SAMPLE_XCOMS, is_pod_task, pod_tasks, task_value
+from tests.dags.dag_tasks import SAMPLE_CONFS, is_pod_task, pod_tasks, xcoms_for
 from tests.support import paths
 from tests.support.airflow_pods import build_pod
 from tests.support.k8s import restricted_violations, validate_objects
@@ -25,7 +25,9 @@ def _built_pods(env: PlatformEnv, bag: Any) -> list[tuple[str, Any, Any, int, di
     with env.active():
         for dag, task, index in pod_tasks(bag):
             for conf in SAMPLE_CONFS.get(dag.dag_id, [{}]):
-                pod = build_pod(dag, task, conf=conf, map_index=index, run_id=RUN_ID, xcoms=SAMPLE_XCOMS)
+                pod = build_pod(
+                    dag, task, conf=conf, map_index=index, run_id=RUN_ID, xcoms=xcoms_for(dag, conf, RUN_ID)
+                )
                 label = f"{env.name}:{dag.dag_id}.{task.task_id}[{index}] conf={conf}"
                 out.append((label, dag, task, index, conf, pod))
     return out
@@ -48,9 +50,9 @@ def test_every_pod_task_was_built(built, dagbags) -> None:
     missing = {(d.dag_id, t.task_id) for d in bag.dags.values() for t in d.tasks if is_pod_task(t)} - built_tasks
     assert missing == set()
     sweep = {
-        index for _, dag, task, index, _, _ in pods if dag.dag_id == "gpu_sweep" and task.task_id == "train"
+        (task.task_id, index) for _, dag, task, index, _, _ in pods if dag.dag_id == "gpu_sweep" and "train" in task.task_id
     }
-    assert sweep == {0, 1, 2, 3}, "gpu_sweep.train maps over gpu-1, gpu-2, gpu-4, gpu-8"
+    assert sweep == {(f"train_gpu_{n}", 0) for n in (1, 2, 4, 8)}, "gpu_sweep's default variants: one per GPU profile"
 
 
 def test_pods_are_valid_kubernetes_objects(built) -> None:
@@ -138,25 +140,25 @@ def test_namespace_pool_and_slots(built) -> None:
         gpus = profiles[_profile(pod)]["gpus"]
         if index < 0:
             assert task.pool_slots == max(1, gpus), f"{label}: pool_slots {task.pool_slots} != {gpus}"
+        elif dag.dag_id == "gpu_sweep":
+            # one mapped task per profile: every variant reserves exactly its own GPUs
+            assert task.pool_slots == max(1, gpus), f"{label}: pool_slots {task.pool_slots} != {gpus}"
         else:
-            # pool_slots cannot vary per map index: the mapped task reserves the largest count.
+            # mapped_profile_task: pool_slots cannot vary per map index, it reserves the largest count.
             assert task.pool_slots >= max(1, gpus), label
         if gpus:
             assert task.pool == env.platform["gpuPool"]["name"], label
 
 
-def test_mapped_sweep_reserves_the_largest_profile(built) -> None:
+def test_sweep_variants_hold_exactly_their_profiles_gpus(built) -> None:
     env, pods = built
-    trains = [(t, i, p) for _l, d, t, i, _c, p in pods if d.dag_id == "gpu_sweep" and t.task_id == "train"]
-    assert [_profile(p) for _t, _i, p in sorted(trains, key=lambda x: x[1])] == [
-        "gpu-1",
-        "gpu-2",
-        "gpu-4",
-        "gpu-8",
-    ]
-    assert {t.pool_slots for t, _i, _p in trains} == {8}
-    for task, index, pod in trains:
-        assert task_value(task, "pod_template_file", index).endswith(f"/{_profile(pod)}.yaml")
+    trains = [(t, i, p) for _l, d, t, i, _c, p in pods if d.dag_id == "gpu_sweep" and t.task_id.startswith("train_")]
+    assert sorted(_profile(p) for _t, _i, p in trains) == ["gpu-1", "gpu-2", "gpu-4", "gpu-8"]
+    for task, _index, pod in trains:
+        gpus = env.platform["profiles"][_profile(pod)]["gpus"]
+        assert task.task_id == "train_" + _profile(pod).replace("-", "_")
+        assert task.pool_slots == gpus and task.pool == env.platform["gpuPool"]["name"]
+        assert task.partial_kwargs["pod_template_file"].endswith(f"/{_profile(pod)}.yaml")
 
 
 def test_run_job_uses_the_conf_safely(built) -> None:

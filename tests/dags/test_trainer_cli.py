@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.dags.dag_tasks import SAMPLE_CONFS, SAMPLE_XCOMS, pod_tasks
+from tests.dags.dag_tasks import SAMPLE_CONFS, SAMPLE_RUN_ID, pod_tasks, xcoms_for
 from tests.support import paths
 from tests.support.airflow_pods import build_pod
 
@@ -33,7 +33,9 @@ def test_rendered_trainer_commands_parse(trainer_cli, platform_envs, dagbags) ->
     with env.active():
         for dag, task, index in pod_tasks(dagbags["production.example"]):
             for conf in SAMPLE_CONFS.get(dag.dag_id, [{}]):
-                pod = build_pod(dag, task, conf=conf, map_index=index, xcoms=SAMPLE_XCOMS)
+                pod = build_pod(
+                    dag, task, conf=conf, map_index=index, run_id=SAMPLE_RUN_ID, xcoms=xcoms_for(dag, conf)
+                )
                 argv = pod["spec"]["containers"][0]["command"] + pod["spec"]["containers"][0].get("args", [])
                 if argv[0] != "mlops-trainer" or dag.dag_id == "run_job":  # run_job: the conf's command
                     continue
