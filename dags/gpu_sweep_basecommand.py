@@ -2,8 +2,10 @@
 
 The NVIDIA Base Command Platform counterpart of `gpu_sweep`: one BaseCommandJobOperator per
 profile (dynamic task mapping), each on the instance type the chart declares for that profile
-(`basecommand.instanceTypes`), all waiting in the triggerer; `compare` reads the result every job
-printed as its last `MLOPS_RESULT {json}` log line and picks the best by `metric`.
+(`basecommand.instanceTypes`), all waiting in the triggerer; the `datasets` named in the conf are
+looked up through the API (name -> id) before each job is created and mounted read-only; `compare`
+reads the result every job printed as its last `MLOPS_RESULT {json}` log line and picks the best
+by `metric`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param, task
-from mlops_platform.basecommand import IMAGE_PATTERN, MAX_TIME_LIMIT, MIN_TIME_LIMIT, load_basecommand
+from mlops_platform.basecommand import (
+    IMAGE_PATTERN,
+    MAX_TIME_LIMIT,
+    MIN_TIME_LIMIT,
+    datasets_param,
+    load_basecommand,
+)
 from mlops_platform.basecommand_operator import BaseCommandJobOperator
 from mlops_platform.common import dag_defaults
 from mlops_platform.config import load_platform
@@ -37,6 +45,7 @@ with DAG(
             description="org[/team]/repo:tag in the NGC registry (not `latest`)",
         ),
         "command": command_param(["python", "train.py"]),
+        "datasets": datasets_param(),
         "time_limit_seconds": int_param(
             min(max(bc.time_limit_seconds, MIN_TIME_LIMIT), MAX_TIME_LIMIT),
             MIN_TIME_LIMIT,
@@ -60,6 +69,7 @@ connection `{bc.conn_id}`. Each job must print `MLOPS_RESULT {{"<metric>": <numb
         task_id="job",
         image="{{ params.image }}",
         command="{{ params.command }}",
+        datasets="{{ params.datasets }}",
         instance_types=bc.instance_types,
         ace=bc.ace,
         time_limit_seconds="{{ params.time_limit_seconds }}",

@@ -4,20 +4,33 @@ No Airflow operator here (that is `basecommand_operator`); this module imports o
 library and httpx (already in Airflow's own dependency set), so it is cheap to import at parse time.
 
 Why not `ngcsdk`: version 4.37.0 (PyPI) ships the registry, organization, NVCF and Forge APIs but
-no Base Command job API (no job create/status/kill/log), and it does not install into the
-Airflow venv (its boto3/botocore dependency needs python-dateutil < 3, the lock holds 4.0.0).
-So this module calls the REST API directly with httpx.
+no Base Command job API (its wheel has no `basecommand` package and no module that calls a
+`/jobs` URL; only generated data classes such as JobCreateRequest/JobResponse), and it does not
+install into the Airflow venv (botocore, one of its dependencies, needs python-dateutil < 3; the
+lock holds 4.0.0). So this module calls the REST API directly with httpx.
 
-Endpoints used (base URLs from the connection; `{org}`/`{team}` from its extra):
+Endpoints used (base URLs from the connection; `{org}`/`{team}` from its extra). Sources: [S1]
+ngcsdk 4.37.0 `ngcbase/api/authentication.py` (token URL, Basic `$oauthtoken:<key>`, answer
+`token` + `expires_in`); [S2] ngcsdk 3.64.4 (the last line of ngcsdk that shipped the Base
+Command client) `basecommand/api/jobs.py`, `dataset.py`, `resultset.py`, `constants.py`;
+[S3] ngcsdk 4.37.0 generated data classes `forge/data/api/JobResponse.py`, `JobStatus.py`,
+`JobStatusEnum.py`, `DatasetListResponse.py`, `Dataset.py`, `PaginationInfo.py`; [S4] NVIDIA's
+Airflow examples for Base Command (token, dataset list by name, job create, job status).
 
-| what           | request                                                              |
-|----------------|----------------------------------------------------------------------|
-| token exchange | GET  {auth_url}/token?service=ngc&scope=group/ngc:{org}[&scope=group/ngc:{org}/{team}], Basic `$oauthtoken:<API key>` -> {"token", "expires_in"} |
-| dataset lookup | GET  {api_url}/v2/org/{org}/datasets/{id} -> {"dataset": {...}}      |
-| job create     | POST {api_url}/v2/org/{org}/team/{team}/jobs (no team: /v2/org/{org}/jobs) -> {"job": {"id", ...}} |
-| job status     | GET  {api_url}/v2/org/{org}/jobs/{id} -> {"job": {"jobStatus": {"status", "statusDetails"}}} |
-| job kill       | POST {api_url}/v2/org/{org}/jobs/{id}/kill                           |
-| job log        | GET  {api_url}/v2/org/{org}/jobs/{id}/log (text)                     |
+| what           | request                                                          | answer (used keys)                     | source      |
+|----------------|------------------------------------------------------------------|----------------------------------------|-------------|
+| token exchange | GET  {auth_url}/token?service=ngc&scope=group/ngc:{org}[&scope=group/ngc:{org}/{team}] | {"token", "expires_in"} | S1, S4     |
+| dataset lookup | GET  {api_url}/v2/org/{org}[/team/{team}]/datasets?page-size=..&ace-name={ace}[&page-number=n] | {"datasets": [{"id", "name"}], "paginationInfo": {"totalPages"}} | S2, S3, S4 |
+| dataset by id  | GET  {api_url}/v2/org/{org}/datasets/{id}                         | {"dataset": {"id", "name"}}             | S2, S3      |
+| job create     | POST {api_url}/v2/org/{org}[/team/{team}]/jobs                    | {"job": {"id", ...}}                    | S2, S3, S4  |
+| job status     | GET  {api_url}/v2/org/{org}/jobs/{id}                             | {"job": {"jobStatus": {"status", "statusDetails", "statusType"}}} | S2, S3, S4 |
+| job kill       | DELETE {api_url}/v2/org/{org}/jobs/{id}?reason=..                 | (body not used)                         | S2          |
+| job log        | GET  {api_url}/v2/org/{org}/resultsets/{id}/replicas/0/file/joblog.log?lines=N&log-order=LAST&offset= (redirects followed) | text | S2 |
+
+Not confirmed (no document reachable here shows them): the log download's exact framing (the
+NGC CLI follows redirects and reads the body as the log text; we do the same, and strip the
+Authorization header on a redirect to another host, as httpx does), the body of the kill
+answer, and orgs on NGC's newer dataset service (v1 paths) are not handled.
 
 Errors carry `{"requestStatus": {"statusCode", "statusDescription"}}`. Transport errors, timeouts,
 HTTP 429 and 5xx are retried with exponential backoff; 401 refreshes the token once. No
@@ -33,7 +46,7 @@ import re
 import shlex
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 DEFAULT_CONN_ID = "ngc_basecommand"
@@ -47,10 +60,16 @@ MAX_TIME_LIMIT = 30 * 24 * 3600
 # A line the job prints to report its result: `MLOPS_RESULT {"metric": 0.97}` (last one wins).
 RESULT_MARKER = "MLOPS_RESULT "
 LOG_TAIL_BYTES = 1 << 20
+# Lines of the job log fetched at the end (the last ones; the NGC CLI's `--tail --lines`).
+LOG_TAIL_LINES = 10000
+# Dataset list page size (the NGC CLI's PAGE_SIZE) and how many pages are read at most.
+DATASET_PAGE_SIZE = 500
+DATASET_MAX_PAGES = 40
 
-# Job states (jobStatus.status). Terminal ones end the polling; the rest keep it going.
+# Job states (jobStatus.status, JobStatusEnum). Terminal ones end the polling; the rest keep it
+# going. The terminal set is the NGC CLI's TERMINAL_STATES (ngcsdk 3.64.4 basecommand/constants.py).
 SUCCESS_STATES = frozenset({"FINISHED_SUCCESS"})
-KILLED_STATES = frozenset({"KILLED_BY_USER", "KILLED_BY_ADMIN", "KILLED_BY_SYSTEM", "PREEMPTED_BY_ADMIN"})
+KILLED_STATES = frozenset({"KILLED_BY_USER", "KILLED_BY_ADMIN", "KILLED_BY_SYSTEM", "CANCELED"})
 FAILED_STATES = frozenset(
     {
         "FAILED",
@@ -58,10 +77,14 @@ FAILED_STATES = frozenset(
         "TASK_LOST",
         "RESOURCE_GRANT_DENIED",
         "RESOURCE_LIMIT_EXCEEDED",
+        "RESOURCE_RELEASED",
         "IM_INTERNAL_ERROR",
         "INFINITY_POOL_MISSING",
+        "UNKNOWN",
     }
 )
+# No log exists before the job runs (the NGC CLI's STATES_BEFORE_RUNNING).
+STATES_BEFORE_RUNNING = frozenset({"CREATED", "QUEUED", "STARTING", "PENDING_STORAGE_CREATION", "REQUESTING_RESOURCE"})
 TERMINAL_STATES = SUCCESS_STATES | KILLED_STATES | FAILED_STATES
 
 ORG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -75,6 +98,8 @@ JOB_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 MOUNT_PATTERN = re.compile(r"^/(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9_./-]{0,254}$")
 ENV_NAME_PATTERN = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
 WORKSPACE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+DATASET_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DATASET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 class BaseCommandError(RuntimeError):
@@ -95,7 +120,11 @@ class BaseCommandApiError(BaseCommandError):
 
 
 class DatasetNotFound(BaseCommandApiError):
-    """A dataset of the job spec does not exist (or is not visible to the org/team)."""
+    """A dataset of the job spec does not exist (or is not visible to the org/team/ACE)."""
+
+
+class DatasetAmbiguous(BaseCommandApiError):
+    """A dataset name matches more than one dataset visible to the org/team/ACE."""
 
 
 # --- credentials ---------------------------------------------------------------------------------
@@ -179,9 +208,23 @@ class JobSpec:
     workspaces: tuple[tuple[str, str, str], ...] = ()  # (workspace id, mount point, RO|RW)
     result_dir: str = DEFAULT_RESULT_DIR
     env: tuple[tuple[str, str], ...] = ()
+    # Datasets named, not numbered: (name, mount point), resolved to ids before submission.
+    dataset_names: tuple[tuple[str, str], ...] = ()
+
+    def with_dataset_ids(self, ids: Mapping[str, str]) -> JobSpec:
+        """This spec with every named dataset replaced by its id (`ids`: name -> id)."""
+        missing = [n for n, _ in self.dataset_names if n not in ids]
+        if missing:
+            raise BaseCommandConfigError(f"datasets: no id for {missing}")
+        resolved = tuple((str(ids[n]), m) for n, m in self.dataset_names)
+        return replace(self, datasets=self.datasets + resolved, dataset_names=())
 
     def body(self) -> dict[str, Any]:
-        """The job-create request body."""
+        """The job-create request body (every dataset must be an id by now)."""
+        if self.dataset_names:
+            raise BaseCommandConfigError(
+                f"datasets {[n for n, _ in self.dataset_names]} are names: resolve them first (with_dataset_ids)"
+            )
         return {
             "name": self.name,
             "aceName": self.ace,
@@ -243,14 +286,24 @@ def job_spec(
     if not isinstance(result_dir, str) or not MOUNT_PATTERN.match(result_dir):
         raise BaseCommandConfigError(f"result_dir {result_dir!r} must be an absolute path without '..'")
     ds: list[tuple[str, str]] = []
+    named: list[tuple[str, str]] = []
     for i, item in enumerate(datasets or []):
-        if not isinstance(item, Mapping) or set(item) != {"id", "mount"}:
-            raise BaseCommandConfigError(f"datasets[{i}] must be {{'id': ..., 'mount': '/path'}}, got {item!r}")
-        ident = str(item["id"])
-        if isinstance(item["id"], bool) or not re.match(r"^[A-Za-z0-9_-]{1,64}$", ident):
-            raise BaseCommandConfigError(f"datasets[{i}].id {item['id']!r} is not a dataset id")
+        if not isinstance(item, Mapping) or set(item) not in ({"id", "mount"}, {"name", "mount"}):
+            raise BaseCommandConfigError(
+                f"datasets[{i}] must be {{'name': ..., 'mount': '/path'}} or {{'id': ..., 'mount': '/path'}}, got {item!r}"
+            )
         if not isinstance(item["mount"], str) or not MOUNT_PATTERN.match(item["mount"]):
             raise BaseCommandConfigError(f"datasets[{i}].mount {item['mount']!r} must be an absolute path")
+        if "name" in item:
+            if not isinstance(item["name"], str) or not DATASET_NAME_PATTERN.match(item["name"]):
+                raise BaseCommandConfigError(
+                    f"datasets[{i}].name {item['name']!r} is not a dataset name ({DATASET_NAME_PATTERN.pattern})"
+                )
+            named.append((item["name"], item["mount"]))
+            continue
+        ident = str(item["id"])
+        if isinstance(item["id"], bool) or not DATASET_ID_PATTERN.match(ident):
+            raise BaseCommandConfigError(f"datasets[{i}].id {item['id']!r} is not a dataset id")
         ds.append((ident, item["mount"]))
     ws: list[tuple[str, str, str]] = []
     for i, item in enumerate(workspaces or []):
@@ -264,7 +317,7 @@ def job_spec(
         if mode not in ("RO", "RW"):
             raise BaseCommandConfigError(f"workspaces[{i}].mode {mode!r} must be RO or RW")
         ws.append((item["id"], item["mount"], mode))
-    mounts = [m for _, m in ds] + [m for _, m, _ in ws] + [result_dir]
+    mounts = [m for _, m in ds] + [m for _, m in named] + [m for _, m, _ in ws] + [result_dir]
     if len(set(mounts)) != len(mounts):
         raise BaseCommandConfigError(f"mount points must be distinct, got {mounts}")
     envs: list[tuple[str, str]] = []
@@ -285,6 +338,7 @@ def job_spec(
         workspaces=tuple(ws),
         result_dir=result_dir,
         env=tuple(envs),
+        dataset_names=tuple(named),
     )
 
 
@@ -329,6 +383,18 @@ class RetryPolicy:
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
+def _mask(secret: str) -> None:
+    """Tell Airflow's secrets masker (task and supervisor logs) to hide this value, if Airflow is here."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # the module is also usable without Airflow
+        return
+    try:
+        mask_secret(secret)
+    except Exception:  # noqa: BLE001,S110 (masking is a second line of defence: messages never hold secrets)
+        pass
+
+
 class BaseCommandClient:
     """Async client of the endpoints above; use as `async with BaseCommandClient(creds) as c`."""
 
@@ -342,6 +408,7 @@ class BaseCommandClient:
         self._token_refresh_at = 0.0
         self.token_exchanges = 0
         self._http: Any = None
+        _mask(creds.api_key)
 
     async def __aenter__(self) -> BaseCommandClient:
         import httpx
@@ -384,6 +451,7 @@ class BaseCommandClient:
             raise BaseCommandApiError("token exchange: the answer has no token")
         lifetime = body.get("expires_in")
         lifetime = float(lifetime) if isinstance(lifetime, (int, float)) and lifetime > 0 else 300.0
+        _mask(token)
         self._token = token
         # Refresh REFRESH_MARGIN_SECONDS before the end (at 80% of a shorter lifetime).
         self._token_refresh_at = time.monotonic() + lifetime - min(self.REFRESH_MARGIN_SECONDS, lifetime * 0.2)
@@ -412,12 +480,29 @@ class BaseCommandClient:
                 await asyncio.sleep(self.retry.delay(attempt))
         raise BaseCommandApiError(f"{what}: {last} ({self.retry.attempts} attempts)")
 
-    async def _api(self, method: str, path: str, *, what: str, json: Any = None, expect_json: bool = True) -> Any:
+    async def _api(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        json: Any = None,
+        params: Any = None,
+        expect_json: bool = True,
+        follow_redirects: bool = False,
+    ) -> Any:
         url = f"{self.creds.api_url}{path}"
         for refreshed in (False, True):
             token = await self.token(force=refreshed)
             resp = await self._send(
-                method, url, what=what, json=json, headers={"Authorization": f"Bearer {token}"}
+                method,
+                url,
+                what=what,
+                json=json,
+                params=params,
+                headers={"Authorization": f"Bearer {token}"},
+                # httpx drops the Authorization header when a redirect leaves the API's host.
+                follow_redirects=follow_redirects,
             )
             if resp.status_code == 401 and not refreshed:
                 continue  # token expired or revoked: exchange the key again, once
@@ -452,13 +537,63 @@ class BaseCommandClient:
 
     # -- endpoints ---------------------------------------------------------------------------------
 
+    def _team(self) -> str:
+        return f"/team/{self.creds.team}" if self.creds.team else ""
+
     async def dataset(self, dataset_id: str) -> dict[str, Any]:
+        """One dataset by id (DatasetResponse: {"dataset": {...}})."""
         body = await self._api("GET", f"{self._org()}/datasets/{dataset_id}", what=f"dataset {dataset_id}")
         return body.get("dataset") or body
 
+    async def datasets(self, ace: str | None = None) -> list[dict[str, Any]]:
+        """The datasets the org (team) can use in `ace`, every page (DatasetListResponse)."""
+        found: list[dict[str, Any]] = []
+        page = 0
+        while True:
+            params: list[tuple[str, Any]] = [("page-size", DATASET_PAGE_SIZE)]
+            if ace:
+                params.append(("ace-name", ace))
+            if page:
+                params.append(("page-number", page))
+            body = await self._api("GET", f"{self._org()}{self._team()}/datasets", what="dataset list", params=params)
+            items = body.get("datasets") or []
+            if not isinstance(items, list):
+                raise BaseCommandApiError("dataset list: the answer's 'datasets' is not a list")
+            found.extend(d for d in items if isinstance(d, dict))
+            info = body.get("paginationInfo") or {}
+            pages = info.get("totalPages")
+            if not isinstance(pages, int) or isinstance(pages, bool):
+                size, total = info.get("size"), info.get("totalResults")
+                pages = -(-total // size) if isinstance(size, int) and size > 0 and isinstance(total, int) else 1
+            page += 1
+            if page >= min(pages, DATASET_MAX_PAGES) or not items:
+                return found
+
+    async def resolve_datasets(self, names: Sequence[str], ace: str | None = None) -> dict[str, str]:
+        """Dataset name -> id, looked up in the list (one call per page, however many names).
+
+        A name no dataset has raises DatasetNotFound; a name two datasets have, DatasetAmbiguous.
+        """
+        if not names:
+            return {}
+        listed = await self.datasets(ace)
+        ids: dict[str, str] = {}
+        where = f"org {self.creds.org}" + (f", team {self.creds.team}" if self.creds.team else "") + (
+            f", ACE {ace}" if ace else ""
+        )
+        for name in dict.fromkeys(names):
+            matches = sorted({str(d.get("id")) for d in listed if d.get("name") == name and d.get("id") is not None})
+            if not matches:
+                raise DatasetNotFound(f"dataset {name!r}: no dataset of that name in {where} ({len(listed)} listed)", 404)
+            if len(matches) > 1:
+                raise DatasetAmbiguous(f"dataset {name!r}: {len(matches)} datasets of that name in {where} (ids {matches}); give the id")
+            ids[name] = matches[0]
+        return ids
+
     async def create_job(self, spec: JobSpec) -> dict[str, Any]:
-        team = f"/team/{self.creds.team}" if self.creds.team else ""
-        body = await self._api("POST", f"{self._org()}{team}/jobs", what=f"job create {spec.name}", json=spec.body())
+        body = await self._api(
+            "POST", f"{self._org()}{self._team()}/jobs", what=f"job create {spec.name}", json=spec.body()
+        )
         job = body.get("job")
         if not isinstance(job, dict) or "id" not in job:
             raise BaseCommandApiError(f"job create {spec.name}: the answer has no job id")
@@ -471,11 +606,26 @@ class BaseCommandClient:
             raise BaseCommandApiError(f"job {job_id} status: the answer has no job")
         return job
 
-    async def kill_job(self, job_id: str | int) -> None:
-        await self._api("POST", f"{self._org()}/jobs/{job_id}/kill", what=f"job {job_id} kill", expect_json=False)
+    async def kill_job(self, job_id: str | int, reason: str | None = None) -> None:
+        """Kill a job: DELETE on the job (the NGC CLI's `ngc batch kill`)."""
+        await self._api(
+            "DELETE",
+            f"{self._org()}/jobs/{job_id}",
+            what=f"job {job_id} kill",
+            params=[("reason", reason[:200])] if reason else None,
+            expect_json=False,
+        )
 
-    async def job_log(self, job_id: str | int) -> str:
-        text = await self._api("GET", f"{self._org()}/jobs/{job_id}/log", what=f"job {job_id} log", expect_json=False)
+    async def job_log(self, job_id: str | int, lines: int = LOG_TAIL_LINES) -> str:
+        """The last `lines` lines of the job's log (joblog.log of its result set, replica 0)."""
+        text = await self._api(
+            "GET",
+            f"{self._org()}/resultsets/{job_id}/replicas/0/file/joblog.log",
+            what=f"job {job_id} log",
+            params=[("lines", lines), ("log-order", "LAST"), ("offset", "")],
+            expect_json=False,
+            follow_redirects=True,
+        )
         return text[-LOG_TAIL_BYTES:]
 
 
@@ -622,4 +772,30 @@ def backend_param(settings: BaseCommandSettings) -> Any:
         enum=settings.backends,
         title="Backend",
         description="Where the GPU work runs: kubernetes (task pods) or basecommand (NVIDIA Base Command)",
+    )
+
+
+def datasets_param(max_items: int = 16) -> Any:
+    """The validated `datasets` Param: NGC datasets to mount, each by name (looked up) or by id."""
+    from airflow.sdk import Param
+
+    item = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["mount"],
+        "oneOf": [{"required": ["name"]}, {"required": ["id"]}],
+        "properties": {
+            "name": {"type": "string", "pattern": DATASET_NAME_PATTERN.pattern},
+            "id": {"type": "integer", "minimum": 1},
+            "mount": {"type": "string", "pattern": MOUNT_PATTERN.pattern},
+        },
+    }
+    return Param(
+        [],
+        type="array",
+        items=item,
+        maxItems=max_items,
+        title="NGC datasets",
+        description='Datasets to mount, e.g. [{"name": "iris-train", "mount": "/data"}] (a name is looked up in the '
+        "org/team's datasets of the ACE before the job is created; or give its numeric id)",
     )

@@ -1,14 +1,27 @@
 """BaseCommandJobOperator: one NVIDIA Base Command Platform job, deferrable.
 
-execute (worker)         token exchange, dataset lookup, job create; pushes XCom `job_id`; defers
+execute (worker)         token exchange, dataset lookup (names -> ids; a missing or ambiguous
+                         name fails the task without retry), job create; pushes XCom `job_id`;
+                         defers
 BaseCommandJobTrigger    polls the job status in the triggerer (no worker slot), refreshes the
 (triggerer)              token, logs status changes; at a final state fires an event; past its
-                         deadline (time limit + queue allowance) kills the job and fires `timeout`
-execute_complete         fetches the job log into the task log, returns {job_id, status, result}
-(worker)                 (`result`: the job's last `MLOPS_RESULT {json}` log line) or fails with
-                         the platform's status and message
+                         deadline (time limit + queue allowance, or the task's execution_timeout
+                         if sooner) kills the job and fires `timeout`
+execute_complete         fetches the job log into the task log (success, failure, kill and
+(worker)                 timeout alike), returns {job_id, status, result} (`result`: the job's
+                         last `MLOPS_RESULT {json}` log line) or fails with the platform's status
+                         and message
 on_kill / cleanup        kill the job when the task is killed or times out (cleanup only when the
                          task is no longer deferred: a triggerer restart must not kill the job)
+
+Cancellation in Airflow 3.1 (read from its source): a deferred task that reaches its defer
+timeout is set to `scheduled` with next_method `__fail__` by the scheduler
+(check_trigger_timeouts); a deferred task marked failed/success or cleared leaves `deferred`
+too; either way the triggerer cancels the trigger and calls its `cleanup()`, which asks the
+task's state and kills the job when it is no longer `deferred`. Airflow 3.1 does not call a
+trigger's `on_kill`, and `execution_timeout` is not enforced while a task is deferred
+(task_runner: "TODO: handle timeout in case of deferral"), hence the deadline above. The
+worker's SIGTERM and execution_timeout handlers call the operator's `on_kill`.
 
 Credentials: the Airflow connection `conn_id` (default `ngc_basecommand`; API key = password;
 org, team, ace, api_url, auth_url in extra; org/team default to the operator's `org`/`team`, the
@@ -34,11 +47,14 @@ from .basecommand import (
     DEFAULT_CONN_ID,
     DEFAULT_RESULT_DIR,
     KILLED_STATES,
+    STATES_BEFORE_RUNNING,
     SUCCESS_STATES,
     TERMINAL_STATES,
     BaseCommandClient,
     BaseCommandConfigError,
     BaseCommandError,
+    DatasetAmbiguous,
+    DatasetNotFound,
     NgcCredentials,
     RetryPolicy,
     job_name,
@@ -158,7 +174,7 @@ class BaseCommandJobTrigger(BaseTrigger):
                 if time.time() >= self.deadline:
                     self.log.warning("Base Command job %s: deadline passed in %s, killing it", self.job_id, status)
                     try:
-                        await client.kill_job(self.job_id)
+                        await client.kill_job(self.job_id, reason="Airflow: deadline passed")
                         note = "killed"
                     except BaseCommandError as exc:
                         note = f"kill failed: {exc}"
@@ -172,7 +188,7 @@ class BaseCommandJobTrigger(BaseTrigger):
         self.log.info("Base Command job %s: killing it (%s)", self.job_id, why)
         try:
             async with BaseCommandClient(await self._creds(), self._retry()) as client:
-                await client.kill_job(self.job_id)
+                await client.kill_job(self.job_id, reason=f"Airflow: {why}")
         except BaseCommandError as exc:
             self.log.error("Base Command job %s: kill failed: %s", self.job_id, exc)
 
@@ -212,7 +228,7 @@ class BaseCommandJobTrigger(BaseTrigger):
             await self._kill("task no longer deferred")
 
     async def on_kill(self) -> None:
-        """Airflow >= 3.3 calls this on a user kill of the deferred task."""
+        """For Airflow versions that call a trigger's on_kill (3.1 does not: cleanup() does the work)."""
         if not self._fired and self.cancel_on_kill:
             await self._kill("task killed")
 
@@ -341,12 +357,26 @@ class BaseCommandJobOperator(BaseOperator):
         )
 
     async def _submit(self, creds: NgcCredentials, spec: Any) -> str:
+        """Look up the datasets (names -> ids through the API, ids checked), then create the job."""
         async with BaseCommandClient(creds, self._retry()) as client:
+            ids = await client.resolve_datasets([n for n, _ in spec.dataset_names], ace=spec.ace)
+            for name, mount in spec.dataset_names:
+                self.log.info("dataset %r -> id %s, mounted at %s", name, ids[name], mount)
             for ident, mount in spec.datasets:
                 found = await client.dataset(ident)
-                self.log.info("dataset %s (%s) -> %s", ident, found.get("name", "?"), mount)
-            job = await client.create_job(spec)
+                self.log.info("dataset id %s (%s), mounted at %s", ident, found.get("name", "?"), mount)
+            job = await client.create_job(spec.with_dataset_ids(ids))
         return str(job["id"])
+
+    def _deadline(self, context: Any, time_limit: int) -> float:
+        """When the trigger gives up and kills the job: the time limit plus the queue allowance,
+        or the task's execution_timeout (counted from the task's start) if that comes first."""
+        deadline = time.time() + time_limit + self.queue_timeout_seconds
+        if self.execution_timeout:
+            started = getattr(context["ti"], "start_date", None)
+            start = started.timestamp() if started is not None else time.time()
+            deadline = min(deadline, start + self.execution_timeout.total_seconds())
+        return deadline
 
     # -- Airflow entry points ----------------------------------------------------------------------
 
@@ -362,11 +392,13 @@ class BaseCommandJobOperator(BaseOperator):
         )
         try:
             self.job_id = _run(self._submit(creds, spec))
+        except (DatasetNotFound, DatasetAmbiguous) as exc:
+            raise AirflowFailException(f"{self.task_id}: {exc}") from None  # a retry cannot help
         except BaseCommandError as exc:
             raise AirflowException(f"{self.task_id}: {exc}") from None
         self.log.info("Base Command job %s submitted as id %s", spec.name, self.job_id)
         context["ti"].xcom_push(key="job_id", value=self.job_id)
-        deadline = time.time() + spec.time_limit_seconds + self.queue_timeout_seconds
+        deadline = self._deadline(context, spec.time_limit_seconds)
         self.defer(
             trigger=BaseCommandJobTrigger(
                 conn_id=self.conn_id,
@@ -380,8 +412,9 @@ class BaseCommandJobOperator(BaseOperator):
                 request_timeout=self.request_timeout,
             ),
             method_name="execute_complete",
-            # Backstop: the trigger ends itself at the deadline; this fails the task if it cannot.
-            timeout=timedelta(seconds=spec.time_limit_seconds + self.queue_timeout_seconds + 600),
+            # Backstop: the trigger ends itself at the deadline; past this the scheduler fails the
+            # task (state `scheduled`, next_method `__fail__`) and the trigger's cleanup kills the job.
+            timeout=timedelta(seconds=max(0.0, deadline - time.time()) + 600),
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -389,7 +422,8 @@ class BaseCommandJobOperator(BaseOperator):
         self.job_id = str(event.get("job_id") or "")
         status, job_state, message = event.get("status"), event.get("job_status", ""), event.get("message", "")
         log_text = ""
-        if self.job_id:
+        # The job log, whatever the outcome (none exists before the job ran).
+        if self.job_id and job_state not in STATES_BEFORE_RUNNING:
             try:
                 log_text = _run(self._fetch_log(self._credentials(), self.job_id))
             except BaseCommandError as exc:
@@ -414,7 +448,7 @@ class BaseCommandJobOperator(BaseOperator):
 
         async def kill() -> None:
             async with BaseCommandClient(self._credentials(), self._retry()) as client:
-                await client.kill_job(self.job_id)
+                await client.kill_job(self.job_id, reason="Airflow: task killed")
 
         try:
             _run(kill())

@@ -3,8 +3,9 @@
 NVIDIA's service cannot be reached here: every test talks to tests/support/ngc_standin.py, a
 local HTTP server on 127.0.0.1 standing in for NGC's token service and the Base Command job API
 (token exchange, dataset lookup, job create/status/kill/log), with scripted job lives and faults.
-The trigger is driven through its public async interface (run(), cleanup()) the way the triggerer
-drives it; the operator's deferral itself is run by Airflow in test_basecommand_dag.py.
+The trigger is run by Airflow's own triggerer machinery (TriggerRunner: built from its serialized
+form, run, cancelled, cleaned up) or through its public run(); the operator's deferral itself is
+run by Airflow in test_basecommand_dag.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from mlops_platform.basecommand import (
     BaseCommandApiError,
     BaseCommandClient,
     BaseCommandConfigError,
+    DatasetAmbiguous,
     DatasetNotFound,
     NgcCredentials,
     RetryPolicy,
@@ -135,6 +137,7 @@ def test_deadline_kills_the_job_and_fires_timeout(standin: NgcStandin) -> None:
     event = asyncio.run(first_event(trigger(job_id, deadline_in=0.2)))
     assert event["status"] == "timeout" and "killed" in event["message"]
     assert standin.state.killed() == [int(job_id)]
+    assert standin.state.paths("kill") == [f"/v2/org/mlops-org/jobs/{job_id}?reason=Airflow%3A+deadline+passed"]
 
 
 # --- tokens ------------------------------------------------------------------------------------------
@@ -223,6 +226,77 @@ def test_dataset_that_does_not_exist(standin: NgcStandin) -> None:
         asyncio.run(go())
 
 
+async def _resolve(server: NgcStandin, names: list[str], ace: str | None = ACE) -> dict[str, str]:
+    async with BaseCommandClient(creds(server), FAST) as client:
+        return await client.resolve_datasets(names, ace=ace)
+
+
+def test_dataset_names_resolved_to_ids_through_every_page(standin: NgcStandin) -> None:
+    """The stand-in answers 2 datasets per page: 'imagenet-mini' is on the second page. The
+    'iris-train' in another ACE is not listed (ace-name filter)."""
+    ids = asyncio.run(_resolve(standin, ["iris-train", "imagenet-mini", "iris-train"]))
+    assert ids == {"iris-train": "101", "imagenet-mini": "103"}
+    pages = standin.state.paths("datasets")
+    assert len(pages) == 3  # 5 datasets in the ACE, 2 per page
+    assert all(p.startswith("/v2/org/mlops-org/team/ml-team/datasets?page-size=500&ace-name=nv-standin-ace-1") for p in pages)
+    assert [p.rsplit("page-number=", 1)[-1] for p in pages[1:]] == ["1", "2"]
+
+
+def test_dataset_name_that_does_not_exist_fails_clearly(standin: NgcStandin) -> None:
+    with pytest.raises(
+        DatasetNotFound,
+        match=r"dataset 'no-such-data': no dataset of that name in org mlops-org, team ml-team, ACE nv-standin-ace-1 \(5 listed\)",
+    ):
+        asyncio.run(_resolve(standin, ["iris-train", "no-such-data"]))
+
+
+def test_dataset_name_of_two_datasets_fails_naming_their_ids(standin: NgcStandin) -> None:
+    with pytest.raises(DatasetAmbiguous, match=r"dataset 'shared-name': 2 datasets .* \(ids \['104', '105'\]\); give the id"):
+        asyncio.run(_resolve(standin, ["shared-name"]))
+
+
+def test_named_datasets_mount_by_id_after_resolution(standin: NgcStandin) -> None:
+    s = spec(datasets=[{"name": "iris-train", "mount": "/data/train"}, {"id": 102, "mount": "/data/test"}])
+    with pytest.raises(BaseCommandConfigError, match=r"datasets \['iris-train'\] are names: resolve them first"):
+        s.body()
+    body = s.with_dataset_ids({"iris-train": "101"}).body()
+    assert body["datasetMounts"] == [
+        {"id": 102, "containerMountPoint": "/data/test"},
+        {"id": 101, "containerMountPoint": "/data/train"},
+    ]
+
+
+# --- the job log -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("redirect", [False, True])
+def test_job_log_is_fetched_from_the_result_set(standin: NgcStandin, redirect: bool) -> None:
+    standin.state.log_redirect = redirect
+    job_id = asyncio.run(submit(standin))
+    assert asyncio.run(first_event(trigger(job_id)))["status"] == "success"
+
+    async def go() -> str:
+        async with BaseCommandClient(creds(standin), FAST) as client:
+            return await client.job_log(job_id)
+
+    text = asyncio.run(go())
+    assert 'MLOPS_RESULT {"gpus": 2' in text
+    (path,) = standin.state.paths("log")
+    assert path == f"/v2/org/mlops-org/resultsets/{job_id}/replicas/0/file/joblog.log?lines=10000&log-order=LAST&offset="
+    assert standin.state.kinds().count("download") == (1 if redirect else 0)
+
+
+def test_job_log_before_the_job_ran_is_a_clear_error(standin: NgcStandin) -> None:
+    job_id = asyncio.run(submit(standin))
+
+    async def go() -> str:
+        async with BaseCommandClient(creds(standin), FAST) as client:
+            return await client.job_log(job_id)
+
+    with pytest.raises(BaseCommandApiError, match=rf"job {job_id} log: HTTP 404 \[NOT_FOUND\] no result set"):
+        asyncio.run(go())
+
+
 @pytest.mark.parametrize(
     ("over", "message"),
     [
@@ -265,34 +339,102 @@ def test_credentials_repr_hides_the_key() -> None:
     assert API_KEY not in repr(NgcCredentials(api_key=API_KEY, org="mlops-org"))
 
 
-# --- cancellation: cleanup() as the triggerer calls it --------------------------------------------------
+# --- cancellation: Airflow's triggerer runs, cancels and cleans up the trigger ---------------------------
 
 
-@pytest.mark.parametrize(("task_state", "killed"), [("failed", True), ("deferred", False), (None, False)])
-def test_cleanup_kills_only_when_the_task_left_deferral(
+class _ApiServerStandIn:
+    """SUPERVISOR_COMMS of a triggerer process, answering GetTaskStates with a given state.
+
+    In a triggerer, RuntimeTaskInstance.get_task_states asks the supervisor, which asks the
+    API server; this answers as the API server would after the task left (or kept) deferral.
+    """
+
+    def __init__(self, state: str | None) -> None:
+        self.state = state
+        self.asked: list[Any] = []
+
+    def send(self, msg: Any) -> Any:
+        from airflow.sdk.execution_time.comms import GetTaskStates, TaskStatesResult
+
+        if not isinstance(msg, GetTaskStates):
+            return None  # e.g. MaskSecret
+        self.asked.append(msg)
+        states = {} if self.state is None else {msg.run_ids[0]: {msg.task_ids[0]: self.state}}
+        return TaskStatesResult(task_states=states)
+
+
+async def _run_in_triggerer(trig: BaseCommandJobTrigger, server: NgcStandin, polls: int) -> None:
+    """Airflow's TriggerRunner: create the trigger from its serialized form (classpath + encrypted
+    kwargs, as stored in the triggers table), let it poll, then cancel it the way the triggerer
+    does when its task instance no longer points at it; run_trigger() calls cleanup()."""
+    import uuid
+
+    from airflow.executors import workloads
+    from airflow.jobs.triggerer_job_runner import TriggerRunner
+    from airflow.models.trigger import Trigger
+
+    classpath, kwargs = trig.serialize()
+    row = Trigger(classpath=classpath, kwargs=kwargs)
+    ti = workloads.TaskInstance(
+        id=uuid.uuid4(), dag_version_id=uuid.uuid4(), task_id="job", dag_id="bc_dag", run_id="manual__1",
+        try_number=1, map_index=-1, pool_slots=1, queue="default", priority_weight=1,
+    )
+    runner = TriggerRunner()
+    runner.to_create.append(
+        workloads.RunTrigger(id=1, ti=ti, classpath=classpath, encrypted_kwargs=row.encrypted_kwargs)
+    )
+    await runner.create_triggers()
+    task = runner.triggers[1]["task"]
+    while server.state.jobs[int(trig.job_id)].polls < polls:
+        await asyncio.sleep(0.01)
+    runner.to_cancel.append(1)
+    await runner.cancel_triggers()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+@pytest.mark.parametrize(
+    ("task_state", "killed"),
+    [
+        ("failed", True),  # marked failed (or killed) while deferred
+        ("scheduled", True),  # defer timeout: the scheduler sets scheduled + next_method __fail__
+        ("success", True),  # marked success while deferred
+        ("deferred", False),  # triggerer restart or rebalance: the task still waits for the job
+        (None, False),  # state unknown: keep the job (its own time limit bounds it)
+    ],
+)
+def test_cancelled_trigger_kills_the_job_only_when_the_task_left_deferral(
     standin: NgcStandin, monkeypatch: pytest.MonkeyPatch, task_state: str | None, killed: bool
 ) -> None:
-    """Task killed or timed out (state no longer deferred): the job is killed. A triggerer
-    restart (still deferred) or an unknown state keeps the job running."""
+    from airflow.sdk.execution_time import task_runner
+
     standin.state.plan = ("RUNNING",) * 1000
     job_id = asyncio.run(submit(standin))
-    trig = trigger(job_id)
+    api = _ApiServerStandIn(task_state)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", api, raising=False)
+    asyncio.run(_run_in_triggerer(trigger(job_id), standin, polls=2))
+    assert [m.task_ids for m in api.asked] == [["job"]]
+    assert standin.state.killed() == ([int(job_id)] if killed else [])
+    assert standin.state.kinds().count("kill") == (1 if killed else 0)
+    if killed:
+        assert standin.state.paths("kill") == [
+            f"/v2/org/mlops-org/jobs/{job_id}?reason=Airflow%3A+task+no+longer+deferred"
+        ]
 
-    async def state() -> str | None:
-        return task_state
 
-    monkeypatch.setattr(trig, "task_state", state)
+def test_trigger_that_fired_does_not_kill_on_cleanup(standin: NgcStandin, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.execution_time import task_runner
+
+    api = _ApiServerStandIn("failed")
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", api, raising=False)
+    trig = trigger(asyncio.run(submit(standin)))
 
     async def go() -> None:
-        task = asyncio.ensure_future(first_event(trig))
-        await asyncio.sleep(0.1)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await first_event(trig)
         await trig.cleanup()
 
     asyncio.run(go())
-    assert standin.state.killed() == ([int(job_id)] if killed else [])
+    assert api.asked == [] and standin.state.killed() == []
 
 
 def test_trigger_kwargs_hold_no_credentials(standin: NgcStandin) -> None:

@@ -1,22 +1,27 @@
 """A STAND-IN for NVIDIA's NGC token service and Base Command Platform job API, on 127.0.0.1.
 
 NVIDIA's cloud cannot be reached from the test machines. This server answers exactly the
-requests mlops_platform.basecommand sends (its module docstring lists them), with the request
-and response shapes taken from NVIDIA's own client code and API users:
+requests mlops_platform.basecommand sends (its module docstring has the table, with sources),
+with the paths and response shapes taken from NVIDIA's own client code:
 
-- token exchange: `GET /token?service=ngc&scope=group/ngc:<org>[&scope=group/ngc:<org>/<team>]`
-  with `Authorization: Basic base64("$oauthtoken:<API key>")` -> `{"token", "expires_in"}`
-  (ngcsdk 4.37.0, ngcbase/api/authentication.py: _construct_token_url, _make_token_request);
-- job create `POST /v2/org/<org>/team/<team>/jobs` (aceName, aceInstance, dockerImageName,
-  command, datasetMounts, workspaceMounts, resultContainerMountPoint, runPolicy) -> `{"job":
-  {"id", ...}}`, job status `GET /v2/org/<org>/jobs/<id>` -> `{"job": {"jobStatus": {"status"}}}`,
-  errors `{"requestStatus": {"statusCode", "statusDescription"}}` (NVIDIA's cuda-quantum NGC
-  helper script; Hugging Face autotrain's NGC backend);
-- dataset lookup, job kill and job log follow the same /v2/org/<org> resource family; their exact
-  paths were not found in a document reachable here (see the report / dags/README.md).
+- token exchange `GET /token?service=ngc&scope=group/ngc:<org>[&scope=group/ngc:<org>/<team>]`,
+  `Authorization: Basic base64("$oauthtoken:<API key>")` -> `{"token", "expires_in"}` (ngcsdk
+  4.37.0 ngcbase/api/authentication.py);
+- dataset list `GET /v2/org/<org>[/team/<team>]/datasets?page-size=&ace-name=&page-number=` ->
+  `{"datasets": [...], "paginationInfo": {"index", "size", "totalPages", "totalResults"}}`,
+  dataset `GET /v2/org/<org>/datasets/<id>` -> `{"dataset": {...}}`, job create
+  `POST /v2/org/<org>[/team/<team>]/jobs` -> `{"job": {...}}`, job status
+  `GET /v2/org/<org>/jobs/<id>` -> `{"job": {"jobStatus": {"status", "statusDetails"}}}`, job kill
+  `DELETE /v2/org/<org>/jobs/<id>[?reason=]`, job log
+  `GET /v2/org/<org>/resultsets/<id>/replicas/0/file/joblog.log?lines=&log-order=LAST` (text;
+  404 before the job ran) (ngcsdk 3.64.4 basecommand/api/jobs.py, dataset.py, resultset.py;
+  data classes of ngcsdk 4.37.0 forge/data/api: JobResponse, JobStatus, JobStatusEnum,
+  DatasetListResponse, PaginationInfo);
+- errors `{"requestStatus": {"statusCode", "statusDescription"}}`.
 
 It is not NVIDIA's service: behaviour is scripted per test (status sequence per job, token
-lifetime, injected HTTP errors and delays) and every request is recorded for assertions.
+lifetime, injected HTTP errors and delays, page size, a redirected log download) and every
+request is recorded for assertions.
 """
 
 from __future__ import annotations
@@ -42,10 +47,20 @@ INSTANCE_TYPES = {
     "gpu-4": "dgxa100.80g.4.norm",
     "gpu-8": "dgxa100.80g.8.norm",
 }
-DATASETS = {"101": {"id": 101, "name": "iris-train", "aceName": ACE}}
+# The datasets the org can use (DatasetSimplified: id, name, aceName, ...). Two share a name.
+DATASETS = [
+    {"id": 101, "name": "iris-train", "aceName": ACE, "status": "UPLOAD_COMPLETE"},
+    {"id": 102, "name": "iris-test", "aceName": ACE, "status": "UPLOAD_COMPLETE"},
+    {"id": 103, "name": "imagenet-mini", "aceName": ACE, "status": "UPLOAD_COMPLETE"},
+    {"id": 104, "name": "shared-name", "aceName": ACE, "status": "UPLOAD_COMPLETE"},
+    {"id": 105, "name": "shared-name", "aceName": ACE, "status": "UPLOAD_COMPLETE"},
+    {"id": 201, "name": "iris-train", "aceName": "other-ace", "status": "UPLOAD_COMPLETE"},
+]
+# States in which a job has no log yet (the NGC CLI's STATES_BEFORE_RUNNING).
+BEFORE_RUNNING = ("CREATED", "QUEUED", "STARTING", "PENDING_STORAGE_CREATION", "REQUESTING_RESOURCE")
 
 # Default life of a job, one entry per status poll: queued, starting, running twice, success.
-DEFAULT_PLAN = ("QUEUED", "STARTING_CONTAINER", "RUNNING", "RUNNING", "FINISHED_SUCCESS")
+DEFAULT_PLAN = ("QUEUED", "STARTING", "RUNNING", "RUNNING", "FINISHED_SUCCESS")
 
 
 @dataclass
@@ -76,6 +91,10 @@ class Standin:
     faults: dict[str, list[int]] = field(default_factory=dict)
     # Endpoint kind -> seconds to sleep before answering (longer than the client's timeout = timeout).
     delays: dict[str, float] = field(default_factory=dict)
+    # Largest dataset page answered, whatever page-size asks (small: every lookup pages).
+    max_page_size: int = 2
+    # Answer the log request with a redirect to a download path (as a storage URL would).
+    log_redirect: bool = False
     jobs: dict[int, Job] = field(default_factory=dict)
     tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (time.time())
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, kind)
@@ -91,6 +110,9 @@ class Standin:
 
     def killed(self) -> list[int]:
         return [j.id for j in self.jobs.values() if j.status == "KILLED_BY_USER"]
+
+    def paths(self, kind: str) -> list[str]:
+        return [p for _, p, k in self.requests if k == kind]
 
 
 def _default_log(job: Job) -> str:
@@ -126,17 +148,22 @@ class _Handler(BaseHTTPRequestHandler):
         org = re.escape(self.state.org)
         routes = [
             ("GET", r"^/token$", "token"),
+            ("GET", rf"^/v2/org/{org}(?:/team/(?P<team>[^/]+))?/datasets$", "datasets"),
             ("GET", rf"^/v2/org/{org}/datasets/(?P<ds>[^/]+)$", "dataset"),
             ("POST", rf"^/v2/org/{org}(?:/team/(?P<team>[^/]+))?/jobs$", "create"),
             ("GET", rf"^/v2/org/{org}/jobs/(?P<job>\d+)$", "status"),
-            ("POST", rf"^/v2/org/{org}/jobs/(?P<job>\d+)/kill$", "kill"),
-            ("GET", rf"^/v2/org/{org}/jobs/(?P<job>\d+)/log$", "log"),
+            ("DELETE", rf"^/v2/org/{org}/jobs/(?P<job>\d+)$", "kill"),
+            ("GET", rf"^/v2/org/{org}/resultsets/(?P<job>\d+)/replicas/0/file/joblog\.log$", "log"),
+            ("GET", r"^/storage/(?P<job>\d+)/joblog\.log$", "download"),
         ]
         for m, pattern, kind in routes:
             match = re.match(pattern, path)
             if m == method and match:
                 return kind, {k: v for k, v in match.groupdict().items() if v is not None}
         return "unknown", {}
+
+    def _query(self) -> dict[str, list[str]]:
+        return parse_qs(urlparse(self.path).query, keep_blank_values=True)
 
     def _handle(self, method: str) -> None:
         st = self.state
@@ -154,6 +181,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(404, _error("NOT_FOUND", f"no such endpoint {method} {self.path}"))
         if kind == "token":
             return self._token()
+        if kind == "download":  # a pre-signed storage URL needs no bearer token
+            return self._download(**args)
         auth = self.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ")
         with st.lock:
@@ -168,6 +197,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         self._handle("POST")
 
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._handle("DELETE")
+
     # -- endpoints -------------------------------------------------------------------------------
 
     def _token(self) -> None:
@@ -175,7 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
         expected = base64.b64encode(f"$oauthtoken:{st.api_key}".encode()).decode()
         if self.headers.get("Authorization") != f"Basic {expected}":
             return self._send(401, _error("UNAUTHORIZED", "Invalid apikey"))
-        query = parse_qs(urlparse(self.path).query)
+        query = self._query()
         scopes = set(query.get("scope", []))
         if query.get("service") != ["ngc"] or f"group/ngc:{st.org}" not in scopes:
             return self._send(400, _error("INVALID_REQUEST", f"scope group/ngc:{st.org} required"))
@@ -184,10 +216,25 @@ class _Handler(BaseHTTPRequestHandler):
             st.tokens[token] = time.time() + st.token_ttl
         self._send(200, {"token": token, "expires_in": st.token_ttl})
 
+    def _datasets(self, team: str | None = None) -> None:
+        st = self.state
+        if team is not None and team != st.team:
+            return self._send(403, _error("FORBIDDEN", f"not a member of team {team}"))
+        query = self._query()
+        size = min(int(query.get("page-size", ["25"])[0]), st.max_page_size)
+        page = int(query.get("page-number", ["0"])[0])
+        ace = query.get("ace-name", [None])[0]
+        rows = [d for d in DATASETS if ace is None or d["aceName"] == ace]
+        pages = max(1, -(-len(rows) // size))
+        info = {"index": page, "size": size, "totalPages": pages, "totalResults": len(rows)}
+        body = {"datasets": rows[page * size : (page + 1) * size], "paginationInfo": info}
+        self._send(200, {**body, "requestStatus": {"statusCode": "SUCCESS"}})
+
     def _dataset(self, ds: str) -> None:
-        if ds not in DATASETS:
+        found = [d for d in DATASETS if str(d["id"]) == ds]
+        if not found:
             return self._send(404, _error("NOT_FOUND", f"Dataset {ds} not found in org {self.state.org}"))
-        self._send(200, {"dataset": DATASETS[ds], "requestStatus": {"statusCode": "SUCCESS"}})
+        self._send(200, {"dataset": found[0], "requestStatus": {"statusCode": "SUCCESS"}})
 
     def _create(self, team: str | None = None) -> None:
         st = self.state
@@ -215,13 +262,19 @@ class _Handler(BaseHTTPRequestHandler):
             status["statusDetails"] = job.details
         return {"id": job.id, "name": job.body.get("name"), "aceInstance": job.body.get("aceInstance"), "jobStatus": status}
 
+    def _job_or_404(self, job: str) -> Job | None:
+        """The job (caller holds the lock), or None after answering 404."""
+        j = self.state.jobs.get(int(job))
+        if j is None:
+            self._send(404, _error("NOT_FOUND", f"job {job} not found"))
+        return j
+
     def _status(self, job: str) -> None:
         st = self.state
         with st.lock:
-            j = st.jobs.get(int(job))
-            if j is None:
-                return self._send(404, _error("NOT_FOUND", f"job {job} not found"))
-            if j.status not in ("KILLED_BY_USER",) and j.plan:
+            if (j := self._job_or_404(job)) is None:
+                return None
+            if j.status != "KILLED_BY_USER" and j.plan:
                 j.status = j.plan.pop(0)
                 if j.status in ("FAILED", "FAILED_RUN_LIMIT_EXCEEDED"):
                     j.details = st.failure_details
@@ -232,17 +285,33 @@ class _Handler(BaseHTTPRequestHandler):
     def _kill(self, job: str) -> None:
         st = self.state
         with st.lock:
-            j = st.jobs.get(int(job))
-            if j is None:
-                return self._send(404, _error("NOT_FOUND", f"job {job} not found"))
-            j.status, j.details, j.plan = "KILLED_BY_USER", "Job was killed by the user", []
+            if (j := self._job_or_404(job)) is None:
+                return None
+            reason = self._query().get("reason", [""])[0]
+            j.status, j.details, j.plan = "KILLED_BY_USER", f"Job was killed by the user {reason}".strip(), []
         self._send(200, {"requestStatus": {"statusCode": "SUCCESS"}})
 
     def _log(self, job: str) -> None:
-        j = self.state.jobs.get(int(job))
-        if j is None:
-            return self._send(404, _error("NOT_FOUND", f"job {job} not found"))
-        self._send(200, j.log, "text/plain")
+        with self.state.lock:
+            if (j := self._job_or_404(job)) is None:
+                return None
+            started = j.status not in BEFORE_RUNNING
+        if not started:
+            return self._send(404, _error("NOT_FOUND", f"no result set for job {job} yet"))
+        if self.state.log_redirect:
+            self.send_response(302)
+            self.send_header("Location", f"/storage/{job}/joblog.log?signature=standin")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        return self._download(job)
+
+    def _download(self, job: str) -> None:
+        with self.state.lock:
+            if (j := self._job_or_404(job)) is None:
+                return None
+            text = j.log
+        self._send(200, text, "text/plain")
 
 
 class NgcStandin:
