@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -144,12 +145,18 @@ def _clients() -> tuple[Any, Any, Any]:
     return client.AppsV1Api(), client.CoreV1Api(), client.NetworkingV1Api()
 
 
-def _api_for(kind: str, apps: Any, core: Any, net: Any) -> tuple[Any, str]:
-    return {
+def _with_apis(items: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], Any, str]]:
+    """(item, its API client, method suffix such as `namespaced_deployment`) for objects or
+    snapshot entries (both carry `kind`), with one set of clients."""
+    apps, core, net = _clients()
+    apis = {
         "Deployment": (apps, "namespaced_deployment"),
         "Service": (core, "namespaced_service"),
         "Ingress": (net, "namespaced_ingress"),
-    }[kind]
+    }
+    for item in items:
+        api, suffix = apis[item["kind"]]
+        yield item, api, suffix
 
 
 def snapshot(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -157,10 +164,8 @@ def snapshot(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from kubernetes.client import ApiClient
     from kubernetes.client.exceptions import ApiException
 
-    apps, core, net = _clients()
     out = []
-    for obj in objects:
-        api, suffix = _api_for(obj["kind"], apps, core, net)
+    for obj, api, suffix in _with_apis(objects):
         meta = obj["metadata"]
         try:
             current = getattr(api, f"read_{suffix}")(meta["name"], meta["namespace"])
@@ -179,10 +184,8 @@ def apply(objects: list[dict[str, Any]]) -> list[str]:
     """Create each object, or patch it when it exists (idempotent)."""
     from kubernetes.client.exceptions import ApiException
 
-    apps, core, net = _clients()
     done = []
-    for obj in objects:
-        api, suffix = _api_for(obj["kind"], apps, core, net)
+    for obj, api, suffix in _with_apis(objects):
         meta = obj["metadata"]
         try:
             getattr(api, f"create_{suffix}")(meta["namespace"], obj)
@@ -241,10 +244,8 @@ def restore(snap: list[dict[str, Any]]) -> list[str]:
     """Put every object back as it was in the snapshot; delete the ones that did not exist."""
     from kubernetes.client.exceptions import ApiException
 
-    apps, core, net = _clients()
     done = []
-    for item in snap:
-        api, suffix = _api_for(item["kind"], apps, core, net)
+    for item, api, suffix in _with_apis(snap):
         name, ns, previous = item["name"], item["namespace"], item["object"]
         if previous is None:
             try:

@@ -5,6 +5,9 @@
 
 KIND_CLUSTER=${MLOPS_KIND_CLUSTER:-mlops}
 KIND_NAMESPACE=mlops
+# The model servers' namespace (serving.namespace default of values/kind.yaml: <release
+# namespace>-serving): the ml_serving DAG's Role may change Deployments there, never in mlops.
+KIND_SERVING_NAMESPACE=$KIND_NAMESPACE-serving
 KIND_RELEASE=mlops
 KIND_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 KIND_STATE_DIR=${MLOPS_KIND_STATE_DIR:-$KIND_REPO/.kind}
@@ -248,10 +251,11 @@ dump_diagnostics() {
   printf '====================================================================\n' >&2
 }
 
-# --- Secrets (namespace $KIND_NAMESPACE) ----------------------------------------------------------
+# --- Secrets (namespace $SECRET_NS, default $KIND_NAMESPACE: `SECRET_NS=<ns> <function>`) -----------
 
-secret_exists() { kc get secret -n "$KIND_NAMESPACE" "$1" >/dev/null 2>&1; }
-secret_value() { kc get secret -n "$KIND_NAMESPACE" "$1" -o go-template="{{index .data \"$2\" | base64decode}}"; }
+secret_ns() { printf '%s' "${SECRET_NS:-$KIND_NAMESPACE}"; }
+secret_exists() { kc get secret -n "$(secret_ns)" "$1" >/dev/null 2>&1; }
+secret_value() { kc get secret -n "$(secret_ns)" "$1" -o go-template="{{index .data \"$2\" | base64decode}}"; }
 random_password() { openssl rand -hex 24; }
 
 # create_secret_once <name> <key>=<file>...: create a generic Secret from files unless it exists.
@@ -259,16 +263,16 @@ create_secret_once() {
   local name=$1
   shift
   if secret_exists "$name"; then
-    log "secret $name exists: kept"
+    log "secret $(secret_ns)/$name exists: kept"
     return 0
   fi
   local args=() kv
   for kv in "$@"; do
     args+=("--from-file=$kv")
   done
-  kc create secret generic "$name" -n "$KIND_NAMESPACE" "${args[@]}" >/dev/null
-  kc label secret "$name" -n "$KIND_NAMESPACE" app.kubernetes.io/part-of=airflow-mlops-kind >/dev/null
-  log "secret $name created"
+  kc create secret generic "$name" -n "$(secret_ns)" "${args[@]}" >/dev/null
+  kc label secret "$name" -n "$(secret_ns)" app.kubernetes.io/part-of=airflow-mlops-kind >/dev/null
+  log "secret $(secret_ns)/$name created"
 }
 
 # --- port-forward ------------------------------------------------------------------------------

@@ -14,9 +14,11 @@ ADMIN_SECRET=mlops-kind-admin
 FERNET_SECRET=mlops-airflow-fernet-key
 API_SECRET=mlops-airflow-api-secret-key
 JWT_SECRET=mlops-airflow-jwt-secret
-# MLflow's basic-auth app (mlflow.auth.existingSecret, the clients' credential too: one
-# namespace) and the ingress basic auth of the model endpoints (serving.auth.existingSecret:
-# an htpasswd line in key `auth`; the plain password in key `password` for tests/kind).
+# MLflow's basic-auth app (mlflow.auth.existingSecret, the clients' credential of Airflow and
+# the task pods too: same namespace) and, in the serving namespace, the model servers' copy of
+# the clients' credential (username, password) and the ingress basic auth of the model endpoints
+# (serving.auth.existingSecret, read by ingress-nginx in the Ingress's namespace: an htpasswd
+# line in key `auth`; the plain password in key `password` for tests/kind).
 MLFLOW_AUTH_SECRET=mlflow-auth
 SERVING_AUTH_SECRET=model-serving-auth
 SERVING_AUTH_USER=kind
@@ -29,12 +31,12 @@ create_literal_secret_once() {
   local name=$1 key=$2
   shift 2
   if secret_exists "$name"; then
-    log "secret $name exists: kept"
+    log "secret $(secret_ns)/$name exists: kept"
     return 0
   fi
-  "$@" | kc create secret generic "$name" -n "$KIND_NAMESPACE" --from-file="$key=/dev/stdin" >/dev/null
-  kc label secret "$name" -n "$KIND_NAMESPACE" app.kubernetes.io/part-of=airflow-mlops-kind >/dev/null
-  log "secret $name created"
+  "$@" | kc create secret generic "$name" -n "$(secret_ns)" --from-file="$key=/dev/stdin" >/dev/null
+  kc label secret "$name" -n "$(secret_ns)" app.kubernetes.io/part-of=airflow-mlops-kind >/dev/null
+  log "secret $(secret_ns)/$name created"
 }
 
 print_password() { printf '%s' "$(random_password)"; }
@@ -50,17 +52,25 @@ create_env_secret_once() {
   local name=$1
   shift
   if secret_exists "$name"; then
-    log "secret $name exists: kept"
+    log "secret $(secret_ns)/$name exists: kept"
     return 0
   fi
-  "$@" | kc create secret generic "$name" -n "$KIND_NAMESPACE" --from-env-file=/dev/stdin >/dev/null
-  kc label secret "$name" -n "$KIND_NAMESPACE" app.kubernetes.io/part-of=airflow-mlops-kind >/dev/null
-  log "secret $name created"
+  "$@" | kc create secret generic "$name" -n "$(secret_ns)" --from-env-file=/dev/stdin >/dev/null
+  kc label secret "$name" -n "$(secret_ns)" app.kubernetes.io/part-of=airflow-mlops-kind >/dev/null
+  log "secret $(secret_ns)/$name created"
 }
 
 # MLflow server: admin user, its password and the Flask secret key.
 print_mlflow_auth() {
   printf 'username=admin\npassword=%s\nflask-secret-key=%s\n' "$(random_password)" "$(random_password)"
+}
+
+# The model servers' MLflow credential: the user and password of $MLFLOW_AUTH_SECRET in
+# $KIND_NAMESPACE (no Flask secret key: only the server needs it).
+print_mlflow_client_auth() {
+  printf 'username=%s\npassword=%s\n' \
+    "$(SECRET_NS=$KIND_NAMESPACE secret_value "$MLFLOW_AUTH_SECRET" username)" \
+    "$(SECRET_NS=$KIND_NAMESPACE secret_value "$MLFLOW_AUTH_SECRET" password)"
 }
 
 # Model endpoints: an apr1 htpasswd line for ingress-nginx (key auth) and the plain password.
@@ -79,7 +89,8 @@ ensure_platform_secrets() {
   create_literal_secret_once "$API_SECRET" api-secret-key print_password
   create_literal_secret_once "$JWT_SECRET" jwt-secret print_password
   create_env_secret_once "$MLFLOW_AUTH_SECRET" print_mlflow_auth
-  create_env_secret_once "$SERVING_AUTH_SECRET" print_serving_auth
+  SECRET_NS=$KIND_SERVING_NAMESPACE create_env_secret_once "$MLFLOW_AUTH_SECRET" print_mlflow_client_auth
+  SECRET_NS=$KIND_SERVING_NAMESPACE create_env_secret_once "$SERVING_AUTH_SECRET" print_serving_auth
 }
 
 # write_generated_values <file>: a values file (mode 0600, in kind-up's temporary directory)
@@ -97,10 +108,14 @@ VALUES
   )
 }
 
-# create_secrets: the namespace and the Secrets values/kind.yaml expects (generated once, only
-# in the cluster).
+# create_secrets: the namespaces (the model servers' enforces Pod Security restricted) and the
+# Secrets values/kind.yaml expects (generated once, only in the cluster).
 create_secrets() {
-  step secrets "namespace $KIND_NAMESPACE and the Secrets values/kind.yaml expects"
-  kc get namespace "$KIND_NAMESPACE" >/dev/null 2>&1 || kc create namespace "$KIND_NAMESPACE" >/dev/null
+  step secrets "namespaces $KIND_NAMESPACE, $KIND_SERVING_NAMESPACE and the Secrets values/kind.yaml expects"
+  local ns
+  for ns in "$KIND_NAMESPACE" "$KIND_SERVING_NAMESPACE"; do
+    kc get namespace "$ns" >/dev/null 2>&1 || kc create namespace "$ns" >/dev/null
+  done
+  kc label namespace "$KIND_SERVING_NAMESPACE" --overwrite pod-security.kubernetes.io/enforce=restricted >/dev/null
   ensure_platform_secrets
 }

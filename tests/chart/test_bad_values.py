@@ -270,6 +270,22 @@ CASES += [
         ["/storage/workspace/storageClassName"],
     ),
     ("serving-namespace-capitals", {"serving": {"namespace": "Models"}}, ["/serving/namespace"]),
+    ("serving-namespace-leading-dash", {"serving": {"namespace": "-models"}}, ["/serving/namespace"]),
+    ("serving-namespace-too-long", {"serving": {"namespace": "m" * 64}}, ["/serving/namespace"]),
+    (
+        "serving-namespace-is-the-release-namespace",
+        {"serving": {**SERVING, "namespace": "airflow-mlops"}},
+        [
+            'serving.namespace must not be the release namespace "airflow-mlops"',
+            "serving Role",
+            "airflow-mlops-serving",
+        ],
+    ),
+    (
+        "serving-namespace-is-the-task-namespace",
+        {"tasks": {"namespace": "mlops-jobs"}, "serving": {**SERVING, "namespace": "mlops-jobs"}},
+        ['serving.namespace must not be the task namespace "mlops-jobs"', "tasks.namespace"],
+    ),
     (
         "annotation-key-with-space",
         {"mlflow": {"podAnnotations": {"backup policy": "x"}}},
@@ -462,6 +478,9 @@ def test_the_good_neighbours_of_the_bad_cases_render() -> None:
     render_chart(values={"pools": {"items": [{"name": "gpu", "slots": -1}]}})
     render_chart(values={"profiles": {"gpu-8": None}, "pools": {"items": [{"name": "gpu", "slots": 4}]}})
     render_chart(values=git_sync("https://github.com/org/dags.git"))  # https: no host key involved
+    render_chart(
+        values={"tasks": {"namespace": "mlops-jobs"}, "serving": {**SERVING, "namespace": "mlops-models"}}
+    )
 
 
 def test_valid_kubernetes_objects_in_the_values_reach_the_pod_templates() -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import yaml
 
 from tests.support.helm import HelmError, find, render_chart
 from tests.support.k8s import pod_specs, restricted_violations
 
 REL, NS = "mlops", "mlops"
+SERVING_NS = "mlops-serving"  # the default: <release namespace>-serving
 PREFIX = "mlops-airflow-mlops"
 SERVING = {
     "serving": {
@@ -117,7 +121,7 @@ def test_mlflow_network_policy_admits_the_model_servers() -> None:
     matching = [
         p
         for p in peers
-        if p["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": NS}}
+        if p["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": SERVING_NS}}
         and p["podSelector"]["matchLabels"].items() <= labels.items()
     ]
     assert matching, f"no peer admits the model server labels {labels}"
@@ -147,6 +151,78 @@ def test_no_models_no_ingress_but_rbac_for_the_dag() -> None:
     objects = render(with_serving(models=[]))
     # The NetworkPolicy also covers the model servers the ml_serving DAG rolls out (same labels).
     assert sorted(o["kind"] for o in objects) == ["NetworkPolicy", "Role", "RoleBinding"]
+
+
+def test_everything_of_serving_lives_in_its_own_namespace_by_default() -> None:
+    """Model servers, Services, Ingress, Role, RoleBinding, NetworkPolicy and the pull secret copy
+    in <release namespace>-serving; nothing of serving in the release namespace (where MLflow is)."""
+    values = {
+        **SERVING,
+        "registry": {"enabled": True, "server": "nexus.example.com", "username": "u", "password": "p"},
+        "airflow": {"imagePullSecrets": [f"{PREFIX}-registry"]},
+    }
+    objects = render_chart(values=values, release=REL, namespace=NS, include_subchart=True)
+    serving_kinds = {
+        (o["kind"], o["metadata"]["name"]) for o in objects if o["metadata"].get("namespace") == SERVING_NS
+    }
+    assert serving_kinds == {
+        ("Deployment", f"{PREFIX}-serving-iris"),
+        ("Deployment", f"{PREFIX}-serving-wine"),
+        ("Service", f"{PREFIX}-serving-iris"),
+        ("Service", f"{PREFIX}-serving-wine"),
+        ("Ingress", f"{PREFIX}-serving"),
+        ("Role", f"{PREFIX}-serving"),
+        ("RoleBinding", f"{PREFIX}-serving"),
+        ("NetworkPolicy", f"{PREFIX}-serving"),
+        ("Secret", f"{PREFIX}-registry"),
+    }
+    in_release = [o for o in objects if (o["metadata"].get("namespace") or NS) == NS]
+    assert [
+        (o["kind"], o["metadata"]["name"])
+        for o in in_release
+        if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "model-serving"
+    ] == []
+    # no Role of the release namespace grants what the serving Role grants
+    for role in find(in_release, "Role"):
+        granted = {r for rule in role["rules"] for r in rule["resources"]}
+        assert not {"deployments", "services", "ingresses"} & granted, role["metadata"]["name"]
+    (secret,) = [
+        o for o in find(objects, "Secret", f"{PREFIX}-registry") if o["metadata"]["namespace"] == SERVING_NS
+    ]
+    (original,) = [
+        o for o in find(objects, "Secret", f"{PREFIX}-registry") if o["metadata"]["namespace"] == NS
+    ]
+    assert secret["data"] == original["data"]
+    # the DAG reads the namespace from platform.json
+    (cm,) = [o for o in find(objects, "ConfigMap") if "platform.json" in (o.get("data") or {})]
+    assert json.loads(cm["data"]["platform.json"])["serving"]["namespace"] == SERVING_NS
+    dag_dep = yaml.safe_load(cm["data"]["serving-deployment.yaml"])
+    assert dag_dep["metadata"]["namespace"] == SERVING_NS
+    assert {"name": f"{PREFIX}-registry"} in dag_dep["spec"]["template"]["spec"]["imagePullSecrets"]
+
+
+def test_existing_pull_secret_is_not_copied() -> None:
+    values = {
+        **SERVING,
+        "registry": {"enabled": True, "server": "nexus.example.com", "existingSecret": "nexus-pull"},
+        "airflow": {"imagePullSecrets": ["nexus-pull"]},
+    }
+    objects = render_chart(values=values, release=REL, namespace=NS)
+    assert find(objects, "Secret") == []
+    pod = deployment(objects, "iris")["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": "nexus-pull"}]
+
+
+def test_explicit_serving_namespace_and_the_default_name_budget() -> None:
+    objects = render(with_serving(namespace="models"))
+    assert {o["metadata"]["namespace"] for o in objects} == {"models"}
+    # <release namespace>-serving must be a namespace name (at most 63 characters)
+    long_ns = "n" * 56
+    with pytest.raises(HelmError) as excinfo:
+        render_chart(values=SERVING, release=REL, namespace=long_ns)
+    assert "serving.namespace: the default <release namespace>-serving" in str(excinfo.value)
+    assert "longer than 63 characters" in str(excinfo.value)
+    assert render_chart(values=with_serving(namespace="models"), release=REL, namespace=long_ns)
 
 
 def test_role_is_namespaced_and_limited() -> None:

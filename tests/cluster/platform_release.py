@@ -35,11 +35,12 @@ class Release:
     values: list[Path]
     sets: list[str] = field(default_factory=list)
     tasks_namespace: str | None = None
+    serving_namespace: str | None = None  # serving.namespace (model servers, serving Role)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def namespaces(self) -> list[str]:
-        return sorted({self.namespace, self.tasks_namespace or self.namespace})
+        return sorted({self.namespace, self.tasks_namespace or self.namespace, self.serving_namespace or self.namespace})
 
     def args(self, extra_values: list[Path] | None = None, extra_sets: list[str] | None = None) -> list[str]:
         out: list[str] = []

@@ -10,7 +10,7 @@ would make are created as the prose says. The cluster administrator's part (prer
 and CPU nodes, volumes of the storage class) is prepared as tests/cluster/test_platform.py does.
 The install must become healthy: workloads available, hook Jobs complete, claims Bound.
 
-Uses the namespaces of the guide (mlops, mlops-jobs) and removes the release, namespaces and
+Uses the namespaces of the guide (mlops, mlops-jobs, mlops-serving) and removes the release, namespaces and
 volumes at the end, so tests/cluster/test_platform.py can install there afterwards.
 """
 
@@ -31,7 +31,7 @@ from tests.support.paths import REPO
 
 GUIDE = REPO / "values" / "README.md"
 STEPS = ("namespaces", "secrets", "external-secrets", "check-secrets", "install")
-NAMESPACES = ("mlops", "mlops-jobs")
+NAMESPACES = ("mlops", "mlops-jobs", "mlops-serving")
 CPU_NODES = ("kwok-cpu-0", "kwok-cpu-1")
 STEP_RE = re.compile(r"<!-- guide-step: ([a-z0-9-]+) -->\s*\n```bash\n(.*?)\n```", re.S)
 READ_RE = re.compile(r"read -rsp '[^']*' (\w+)")
@@ -112,7 +112,8 @@ def test_the_guide_installs_a_healthy_platform(cluster, cluster_report, tmp_path
     env.pop("KUBECTL", None)
     assert shutil.which("kubectl", path=env["PATH"]) == str(REPO / "bin" / "kubectl"), (
         "kubectl v1.35.4 is missing in ./bin: run `make cluster-tools`")
-    rel = pf.Release("mlops", "mlops", [root / "values" / "production.yaml"], tasks_namespace="mlops-jobs")
+    rel = pf.Release("mlops", "mlops", [root / "values" / "production.yaml"], tasks_namespace="mlops-jobs",
+                     serving_namespace="mlops-serving")
     made_pvs: list[str] = []
     timings = {}
     try:
@@ -125,7 +126,7 @@ def test_the_guide_installs_a_healthy_platform(cluster, cluster_report, tmp_path
             timings[name] = time.monotonic() - started
         # cert-manager's part (the prose of the Secrets section): the TLS Secrets
         for ns, secret_name in (("mlops", "airflow-example-com-tls"), ("mlops", "mlops-airflow-mlops-mlflow-tls"),
-                                ("mlops", "models-example-com-tls")):
+                                ("mlops-serving", "models-example-com-tls")):
             pf.create_secret(cluster, ns, secret_name, "kubernetes.io/tls", ())
         run_step(cluster, "check-secrets", steps["check-secrets"], root, env)
         for ns in NAMESPACES:

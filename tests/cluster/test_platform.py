@@ -9,10 +9,11 @@ their programs are covered by the process tests (tests/images, tests/dags, tests
 Two releases, in their own namespaces, so the scenarios do not interfere:
 
 - production: values/production.example.yaml, release `mlops` in `mlops`, task namespace
-  `mlops-jobs` (enforce: restricted), the Secrets its docs list created first (the Secrets catalog
-  and scripts/platform-secrets when this checkout has them), CPU nodes labelled `node-pool=general`
-  as its cpu profile expects;
-- kind-like: values/kind.yaml (+ the known_hosts overlay), release `mlops` in `kind-mlops`.
+  `mlops-jobs` and serving namespace `mlops-serving` (both enforce: restricted), the Secrets its
+  docs list created first (the Secrets catalog and scripts/platform-secrets when this checkout
+  has them), CPU nodes labelled `node-pool=general` as its cpu profile expects;
+- kind-like: values/kind.yaml (+ the known_hosts overlay), release `mlops` in `kind-mlops`, model
+  servers in the default serving namespace `kind-mlops-serving`.
 
 The tests of this module run in file order: install, Pod Security, RBAC, upgrades, uninstall.
 """
@@ -30,8 +31,9 @@ from tests.cluster import platform_release as pf
 from tests.support.overlays import with_overlays
 from tests.support.paths import VALUES_DIR
 
-PROD_NS, PROD_TASKS = "mlops", "mlops-jobs"
+PROD_NS, PROD_TASKS, PROD_SERVING = "mlops", "mlops-jobs", "mlops-serving"
 KIND_NS = "kind-mlops"
+KIND_SERVING = "kind-mlops-serving"  # serving.namespace default: <release namespace>-serving
 GPU_NODES = {"kwok-gpu-0", "kwok-gpu-1"}
 CPU_NODES = {"kwok-cpu-0", "kwok-cpu-1"}
 LEVELS = ("restricted", "baseline", "privileged")
@@ -101,11 +103,12 @@ def test_release_namespace_level_the_official_chart_needs(pod_levels, cluster_re
 # --- the releases ------------------------------------------------------------------------------------
 
 def production_release() -> pf.Release:
-    return pf.Release("mlops", PROD_NS, [VALUES_DIR / "production.example.yaml"], tasks_namespace=PROD_TASKS)
+    return pf.Release("mlops", PROD_NS, [VALUES_DIR / "production.example.yaml"], tasks_namespace=PROD_TASKS,
+                      serving_namespace=PROD_SERVING)
 
 
 def kind_release() -> pf.Release:
-    return pf.Release("mlops", KIND_NS, with_overlays(VALUES_DIR / "kind.yaml"))
+    return pf.Release("mlops", KIND_NS, with_overlays(VALUES_DIR / "kind.yaml"), serving_namespace=KIND_SERVING)
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +117,7 @@ def prod(cluster, pod_levels, cluster_report):
     rel = production_release()
     cluster.namespace(PROD_NS, labels=pss_labels(level_needed(pod_levels, PROD_NS)))
     cluster.namespace(PROD_TASKS, labels=pss_labels("restricted"))
+    cluster.namespace(PROD_SERVING, labels=pss_labels("restricted"))
     # The production example's cpu profile selects node-pool=general: the CPU nodes of that cluster.
     for node in sorted(CPU_NODES):
         cluster.core.patch_node(node, {"metadata": {"labels": {"node-pool": "general"}}})
@@ -144,6 +148,7 @@ def prod(cluster, pod_levels, cluster_report):
 def kind(cluster, pod_levels, cluster_report):
     rel = kind_release()
     cluster.namespace(KIND_NS, labels=pss_labels(level_needed(pod_levels, KIND_NS)))
+    cluster.namespace(KIND_SERVING, labels=pss_labels("restricted"))
     docs = pf.render(cluster, rel)
     for (ns, name), spec in pf.referenced_secrets(docs, KIND_NS, KIND_NS).items():
         pf.create_secret(cluster, ns, name, spec["type"], spec["keys"])
@@ -158,7 +163,7 @@ def test_production_example_installs(cluster, prod):
     hooks = {h.split()[2] for h in seen["hook Job"]}
     assert {"mlops-run-airflow-migrations", "mlops-create-user", "mlops-airflow-mlops-pools"} <= hooks, seen
     assert {"Deployment mlops/mlops-api-server 2/2", "Deployment mlops/mlops-airflow-mlops-mlflow 2/2",
-            "Deployment mlops/mlops-airflow-mlops-serving-iris 2/2"} <= set(seen["Deployment"]), seen
+            f"Deployment {PROD_SERVING}/mlops-airflow-mlops-serving-iris 2/2"} <= set(seen["Deployment"]), seen
     # the data sets claim is bound to the chart's NFS volume through its claimRef
     claim = cluster.core.read_namespaced_persistent_volume_claim("mlops-airflow-mlops-datasets", PROD_TASKS)
     pv = cluster.core.read_persistent_volume(claim.spec.volume_name)
@@ -168,9 +173,11 @@ def test_production_example_installs(cluster, prod):
         PROD_TASKS, claim.metadata.name, claim.metadata.uid)
     ws = cluster.core.read_namespaced_persistent_volume_claim("mlops-airflow-mlops-workspace", PROD_TASKS)
     assert ws.status.phase == "Bound" and ws.spec.storage_class_name == "nfs-client"
-    # model servers follow the cpu profile (node-pool=general): CPU nodes only
-    pods = cluster.core.list_namespaced_pod(PROD_NS, label_selector="app.kubernetes.io/component=model-serving").items
+    # model servers (in their own namespace, enforce restricted) follow the cpu profile
+    # (node-pool=general): CPU nodes only; none in the release namespace
+    pods = cluster.core.list_namespaced_pod(PROD_SERVING, label_selector="app.kubernetes.io/component=model-serving").items
     assert pods and {p.spec.node_name for p in pods} <= CPU_NODES
+    assert cluster.core.list_namespaced_pod(PROD_NS, label_selector="app.kubernetes.io/component=model-serving").items == []
 
 
 def test_kind_values_install(cluster, kind):
@@ -242,13 +249,26 @@ RBAC_TABLE = [
     ("update serving Services", "serving", "update", "", "services", "", True),
     ("create serving Ingresses", "serving", "create", "networking.k8s.io", "ingresses", "", True),
     ("delete serving Ingresses", "serving", "delete", "networking.k8s.io", "ingresses", "", True),
+    ("list model-server pods", "serving", "list", "", "pods", "", True),
+    ("create pods in the serving namespace", "serving", "create", "", "pods", "", False),
+    ("read Secrets in the serving namespace", "serving", "get", "", "secrets", "", False),
+    ("list Secrets in the serving namespace", "serving", "list", "", "secrets", "", False),
+    # nothing of the serving Role in the release namespace: MLflow and Airflow cannot be replaced
+    ("patch Deployments in the release namespace (MLflow's)", "release", "patch", "apps", "deployments", "", False),
+    ("update Deployments in the release namespace", "release", "update", "apps", "deployments", "", False),
+    ("delete Deployments in the release namespace", "release", "delete", "apps", "deployments", "", False),
+    ("create Deployments in the release namespace", "release", "create", "apps", "deployments", "", False),
+    ("patch Services in the release namespace", "release", "patch", "", "services", "", False),
+    ("create Services in the release namespace", "release", "create", "", "services", "", False),
+    ("create Ingresses in the release namespace", "release", "create", "networking.k8s.io", "ingresses", "", False),
+    ("delete Ingresses in the release namespace", "release", "delete", "networking.k8s.io", "ingresses", "", False),
+    ("create Deployments in the task namespace", "tasks", "create", "apps", "deployments", "", False),
     ("read Secrets in the task namespace", "tasks", "get", "", "secrets", "", False),
     ("list Secrets in the task namespace", "tasks", "list", "", "secrets", "", False),
     ("read Secrets in the release namespace", "release", "get", "", "secrets", "", False),
     ("list Secrets in kube-system", "kube-system", "list", "", "secrets", "", False),
     ("create pods in another namespace", "other", "create", "", "pods", "", False),
     ("list pods in kube-system", "kube-system", "list", "", "pods", "", False),
-    ("create Deployments in the task namespace", "tasks", "create", "apps", "deployments", "", False),
     ("create Roles in the task namespace", "tasks", "create", "rbac.authorization.k8s.io", "roles", "", False),
     ("create RoleBindings in the serving namespace", "serving", "create", "rbac.authorization.k8s.io", "rolebindings", "", False),
     ("create namespaces", None, "create", "", "namespaces", "", False),
@@ -257,7 +277,7 @@ RBAC_TABLE = [
     ("patch nodes", None, "patch", "", "nodes", "", False),
     ("delete StorageClasses", None, "delete", "storage.k8s.io", "storageclasses", "", False),
 ]
-NAMESPACES = {"tasks": PROD_TASKS, "serving": PROD_NS, "release": PROD_NS, "other": KIND_NS, "kube-system": "kube-system"}
+NAMESPACES = {"tasks": PROD_TASKS, "serving": PROD_SERVING, "release": PROD_NS, "other": KIND_NS, "kube-system": "kube-system"}
 
 
 @pytest.fixture(scope="module")
@@ -270,6 +290,11 @@ def launchers(cluster, prod):
     # the accounts exist: the official chart created them
     for ns, name in subjects:
         cluster.core.read_namespaced_service_account(name, ns)
+    # the serving Role binds the same accounts, in the serving namespace only
+    serving = cluster.rbac.read_namespaced_role_binding("mlops-airflow-mlops-serving", PROD_SERVING)
+    assert [(s.namespace, s.name) for s in serving.subjects] == subjects
+    assert [r.metadata.name for r in cluster.rbac.list_namespaced_role(PROD_NS).items
+            if r.metadata.name.endswith("-serving")] == []
     return {name: pf.token_client(cluster, ns, name)[0] for ns, name in subjects}
 
 
@@ -303,6 +328,29 @@ def test_rbac_token_really_lists_task_pods_and_is_refused_secrets(launchers):
     with pytest.raises(ApiException) as err:
         core.list_namespaced_secret(PROD_TASKS)
     assert err.value.status == 403 and "system:serviceaccount:mlops:mlops-airflow-scheduler" in err.value.body
+
+
+def test_rbac_token_rolls_out_model_servers_but_cannot_touch_mlflow(cluster, launchers):
+    """Real requests with the scheduler's token (what the ml_serving DAG runs as): a model-server
+    Deployment is accepted in the serving namespace (dry run: admission and RBAC, nothing stored),
+    MLflow's Deployment in the release namespace can be neither patched nor deleted."""
+    apps = client.AppsV1Api(launchers["mlops-airflow-scheduler"])
+    live = pf.dynamic(cluster).resources.get(api_version="apps/v1", kind="Deployment").get(
+        name="mlops-airflow-mlops-serving-iris", namespace=PROD_SERVING).to_dict()
+    body = {"apiVersion": "apps/v1", "kind": "Deployment", "spec": live["spec"],
+            "metadata": {"name": "rbac-probe-serving", "namespace": PROD_SERVING, "labels": live["metadata"]["labels"]}}
+    apps.create_namespaced_deployment(PROD_SERVING, body, dry_run="All")
+    apps.patch_namespaced_deployment("mlops-airflow-mlops-serving-iris", PROD_SERVING,
+                                     {"metadata": {"annotations": {"mlops.test/probe": "1"}}}, dry_run="All")
+    for call in (
+        lambda: apps.patch_namespaced_deployment("mlops-airflow-mlops-mlflow", PROD_NS,
+                                                 {"spec": {"replicas": 0}}, dry_run="All"),
+        lambda: apps.delete_namespaced_deployment("mlops-airflow-mlops-mlflow", PROD_NS, dry_run="All"),
+        lambda: client.CoreV1Api(launchers["mlops-airflow-scheduler"]).read_namespaced_secret("mlflow-auth", PROD_SERVING),
+    ):
+        with pytest.raises(ApiException) as err:
+            call()
+        assert err.value.status == 403, err.value.body
 
 
 # --- upgrades --------------------------------------------------------------------------------------------
@@ -412,6 +460,7 @@ def test_uninstall_keeps_claims_and_volume_and_reinstall_binds_them_again(cluste
     pv = cluster.core.read_persistent_volume(NFS_PV)
     assert pv.status.phase == "Bound" and pv.spec.persistent_volume_reclaim_policy == "Retain"
     assert cluster.apps.list_namespaced_deployment(PROD_NS).items == []
+    assert cluster.apps.list_namespaced_deployment(PROD_SERVING).items == []
 
     again = pf.helm_install(cluster, prod, "re-install (claims kept)")
     assert claim_uids(cluster) == uids  # the same claims, adopted by the new release

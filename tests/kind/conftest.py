@@ -74,8 +74,8 @@ def platform(k8s: support.Kube) -> dict[str, Any]:
     return json.loads(cm["data"]["platform.json"])
 
 
-def _secret(k8s: support.Kube, name: str, key: str) -> str:
-    secret = k8s.kubectl(f"get secret {name}", namespace=support.NAMESPACE)
+def _secret(k8s: support.Kube, name: str, key: str, namespace: str = support.NAMESPACE) -> str:
+    secret = k8s.kubectl(f"get secret {name}", namespace=namespace)
     return base64.b64decode(secret["data"][key]).decode()
 
 
@@ -102,9 +102,10 @@ def mlflow_auth(k8s: support.Kube) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def serving_auth(k8s: support.Kube) -> tuple[str, str]:
-    """The model endpoints' ingress basic auth (Secret model-serving-auth, made by kind-up)."""
-    return "kind", _secret(k8s, "model-serving-auth", "password")
+def serving_auth(k8s: support.Kube, platform: dict[str, Any]) -> tuple[str, str]:
+    """The model endpoints' ingress basic auth (Secret model-serving-auth, made by kind-up in
+    the serving namespace, where ingress-nginx reads it)."""
+    return "kind", _secret(k8s, "model-serving-auth", "password", platform["serving"]["namespace"])
 
 
 @pytest.fixture(scope="module")

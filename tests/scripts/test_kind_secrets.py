@@ -21,32 +21,37 @@ from tests.support.overlays import with_overlays
 
 FAKE_KUBECTL = r"""
 # Stand-in for `kc` (kubectl on the kind cluster; test double: no cluster here). Secrets are
-# directories of key files under $FAKE_K8S; every Secret is still built and every -o template
+# directories of key files under $FAKE_K8S/<namespace>/; every Secret is still built and every -o template
 # still evaluated by the real kubectl, offline (`create secret generic ... --dry-run=client`).
 kc() {
   local verb="$1 $2"
   shift 2
   case "$verb" in
     "get secret")
-      local name="" out=() a
+      local name="" ns="" out=() a
       while (($#)); do
         case "$1" in
-          -n) shift 2 ;;
+          -n) ns=$2; shift 2 ;;
           -o) out=(-o "$2"); shift 2 ;;
           *) name=$1; shift ;;
         esac
       done
-      [[ -d "$FAKE_K8S/$name" ]] || return 1
+      [[ -d "$FAKE_K8S/$ns/$name" ]] || return 1
       local files=()
-      for a in "$FAKE_K8S/$name"/*; do files+=("--from-file=$(basename "$a")=$a"); done
+      for a in "$FAKE_K8S/$ns/$name"/*; do files+=("--from-file=$(basename "$a")=$a"); done
       ((${#out[@]})) || out=(-o name)
       KUBECONFIG=/dev/null "${REAL_KUBECTL:-kubectl}" create secret generic "$name" "${files[@]}" --dry-run=client "${out[@]}"
       ;;
     "create secret")
-      local name=$2 dir spec
-      dir="$FAKE_K8S/$name"
-      mkdir -p "$dir"
+      local name=$2 ns="" dir spec
       shift 2
+      local prev=""
+      for spec in "$@"; do
+        if [[ "$prev" == -n ]]; then ns=$spec; fi
+        prev=$spec
+      done
+      dir="$FAKE_K8S/$ns/$name"
+      mkdir -p "$dir"
       for spec in "$@"; do
         case "$spec" in
           --from-file=*) spec=${spec#--from-file=}; cat "${spec#*=}" >"$dir/${spec%%=*}" ;;
@@ -56,7 +61,7 @@ kc() {
             ;;
         esac
       done
-      echo "create $name" >>"$FAKE_K8S/log"
+      echo "create $ns/$name" >>"$FAKE_K8S/log"
       ;;
     "label secret") ;;
     *) echo "fake kc: unexpected $verb $*" >&2; return 1 ;;
@@ -87,23 +92,29 @@ write_generated_values {tmp_path}/generated.yaml
     assert proc.returncode == 0, proc.stdout + proc.stderr
     created = (fake / "log").read_text().split("\n")
     assert [c for c in created if c] == [
-        "create mlops-dev-database",
-        "create mlops-airflow-metadata",
-        "create mlops-kind-admin",
-        "create mlops-airflow-fernet-key",
-        "create mlops-airflow-api-secret-key",
-        "create mlops-airflow-jwt-secret",
-        "create mlflow-auth",
-        "create model-serving-auth",
+        "create mlops/mlops-dev-database",
+        "create mlops/mlops-airflow-metadata",
+        "create mlops/mlops-kind-admin",
+        "create mlops/mlops-airflow-fernet-key",
+        "create mlops/mlops-airflow-api-secret-key",
+        "create mlops/mlops-airflow-jwt-secret",
+        "create mlops/mlflow-auth",
+        # serving.namespace (<release namespace>-serving): the model servers' MLflow credential
+        # and the ingress basic auth, which ingress-nginx reads in the Ingress's namespace
+        "create mlops-serving/mlflow-auth",
+        "create mlops-serving/model-serving-auth",
     ]
-    assert proc.stdout.count("exists: kept") == 8
+    assert proc.stdout.count("exists: kept") == 9
     # MLflow's basic-auth app: admin user, a password and a Flask secret key (hex, 48 chars).
-    assert (fake / "mlflow-auth" / "username").read_text() == "admin"
+    assert (fake / "mlops" / "mlflow-auth" / "username").read_text() == "admin"
     for key in ("password", "flask-secret-key"):
-        assert re.fullmatch(r"[0-9a-f]{48}", (fake / "mlflow-auth" / key).read_text())
+        assert re.fullmatch(r"[0-9a-f]{48}", (fake / "mlops" / "mlflow-auth" / key).read_text())
+    # the model servers' copy: the same user and password, no Flask secret key
+    client = {p.name: p.read_text() for p in (fake / "mlops-serving" / "mlflow-auth").iterdir()}
+    assert client == {k: (fake / "mlops" / "mlflow-auth" / k).read_text() for k in ("username", "password")}
     # ingress-nginx basic auth: an apr1 htpasswd line that verifies the stored password.
-    user, hashed = (fake / "model-serving-auth" / "auth").read_text().split(":", 1)
-    serving_password = (fake / "model-serving-auth" / "password").read_text()
+    user, hashed = (fake / "mlops-serving" / "model-serving-auth" / "auth").read_text().split(":", 1)
+    serving_password = (fake / "mlops-serving" / "model-serving-auth" / "password").read_text()
     assert user == "kind" and hashed.startswith("$apr1$")
     salt = hashed.split("$")[2]
     again = subprocess.run(
@@ -114,14 +125,14 @@ write_generated_values {tmp_path}/generated.yaml
         check=True,
     ).stdout.strip()
     assert again == hashed
-    password = (fake / "mlops-dev-database" / "password").read_text()
+    password = (fake / "mlops" / "mlops-dev-database" / "password").read_text()
     assert re.fullmatch(r"[0-9a-f]{48}", password)
-    uri = (fake / "mlops-airflow-metadata" / "connection").read_text()
+    uri = (fake / "mlops" / "mlops-airflow-metadata" / "connection").read_text()
     assert (
         uri
         == f"postgresql://airflow:{password}@mlops-airflow-mlops-dev-database.mlops.svc.cluster.local:5432/airflow"
     )
-    admin = (fake / "mlops-kind-admin" / "password").read_text()
+    admin = (fake / "mlops" / "mlops-kind-admin" / "password").read_text()
     generated = yaml.safe_load((tmp_path / "generated.yaml").read_text())
     assert generated == {
         "airflow": {
@@ -135,7 +146,7 @@ write_generated_values {tmp_path}/generated.yaml
     # A valid Fernet key (what Airflow's cryptography.fernet.Fernet accepts).
     import base64
 
-    fernet = (fake / "mlops-airflow-fernet-key" / "fernet-key").read_text()
+    fernet = (fake / "mlops" / "mlops-airflow-fernet-key" / "fernet-key").read_text()
     assert len(base64.urlsafe_b64decode(fernet)) == 32
     try:
         from cryptography.fernet import Fernet
@@ -147,7 +158,7 @@ write_generated_values {tmp_path}/generated.yaml
         ("mlops-airflow-api-secret-key", "api-secret-key"),
         ("mlops-airflow-jwt-secret", "jwt-secret"),
     ):
-        assert re.fullmatch(r"[0-9a-f]{48}", (fake / name / key).read_text())
+        assert re.fullmatch(r"[0-9a-f]{48}", (fake / "mlops" / name / key).read_text())
     # The generated values are valid for the official chart 1.20.0 (its values.schema.json).
     from tests.support.official_schema import airflow_errors, official_schema
 
@@ -213,8 +224,8 @@ def _run_deploy_key(tmp: Path, fake: Path, existing_key: Path | None) -> subproc
     work = tmp / f"work-{'reuse' if existing_key else 'first'}"
     work.mkdir()
     if existing_key:  # the Secret of the first run, as the cluster would hold it
-        (fake / "mlops-git-ssh").mkdir(exist_ok=True)
-        (fake / "mlops-git-ssh" / "gitSshKey").write_bytes(existing_key.read_bytes())
+        (fake / "mlops" / "mlops-git-ssh").mkdir(parents=True, exist_ok=True)
+        (fake / "mlops" / "mlops-git-ssh" / "gitSshKey").write_bytes(existing_key.read_bytes())
     script = f"""
 set -euo pipefail
 source {KIND_DIR}/lib.sh

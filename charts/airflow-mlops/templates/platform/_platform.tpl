@@ -146,7 +146,7 @@ charts/airflow-mlops/README.md and typed in files/platform.schema.json.
 {{- $serving := .Values.serving | default dict }}
 {{- $servingCfg := dict
   "enabled" (dig "enabled" false $serving)
-  "namespace" (dig "namespace" "" $serving | default .Release.Namespace)
+  "namespace" (include "airflow-mlops.serving.namespace" .)
   "domain" (dig "domain" "" $serving)
   "ingressClassName" (dig "ingressClassName" "" $serving)
   "tls" (dig "tls" "enabled" false $serving)

@@ -8,8 +8,14 @@ replicas. Both carry the same labels but `app.kubernetes.io/managed-by`, so sele
 disjoint and Helm and the DAG never manage the same object.
 */}}
 
+{{/*
+Namespace of the model servers, their Role/RoleBinding, NetworkPolicy and pull secret:
+serving.namespace, default `<release namespace>-serving`. Never the release namespace nor the
+task namespace (templates/checks/check-mlflow.yaml): the serving Role may create, patch and
+delete Deployments, Services and Ingresses there, which must not reach MLflow or Airflow.
+*/}}
 {{- define "airflow-mlops.serving.namespace" -}}
-{{- default .Release.Namespace .Values.serving.namespace }}
+{{- default (printf "%s-serving" .Release.Namespace) .Values.serving.namespace }}
 {{- end }}
 
 {{/* Usage: include "airflow-mlops.serving.modelName" (list . $model) */}}
