@@ -158,6 +158,28 @@ def test_gpu_pod_without_toleration_or_with_too_many_gpus_stays_pending(cluster,
     assert "Insufficient nvidia.com/gpu" in too_many.message, too_many.message
 
 
+def test_the_scheduler_bin_packs_gpus_and_keeps_a_whole_node_for_an_8_gpu_pod(cluster, ns):
+    """The scheduler scores nodes MostAllocated on nvidia.com/gpu (scripts/cluster-up), as GPU
+    clusters are run: 1-, 2- and 4-GPU pods, placed one after another, go to the same GPU node
+    (the default, LeastAllocated, spreads them over both), so an 8-GPU pod still finds a whole one."""
+    names = []
+    try:
+        for gpus in (1, 2, 4, 8):
+            name = f"binpack-{gpus}"
+            cluster.core.create_namespaced_pod(ns, pod(
+                name, containers=[container(limits={"nvidia.com/gpu": str(gpus)})],
+                node_selector=GPU_SELECTOR, tolerations=[GPU_TOLERATION]))
+            names.append(name)
+            cluster.wait_for(f"pod {name} Running", lambda n=name: pod_phase(cluster, n, "Running"), timeout=30)
+        nodes = {n: cluster.core.read_namespaced_pod(n, ns).spec.node_name for n in names}
+        small = {nodes[f"binpack-{g}"] for g in (1, 2, 4)}
+        assert len(small) == 1, f"the 1/2/4-GPU pods were spread over {sorted(small)}: {nodes}"
+        assert nodes["binpack-8"] in GPU_NODES - small, nodes
+    finally:
+        for name in names:
+            cluster.core.delete_namespaced_pod(name, ns, grace_period_seconds=0)
+
+
 def test_deployment_pods_stay_running(cluster, ns):
     labels = {"app": "web"}
     cluster.apps.create_namespaced_deployment(ns, client.V1Deployment(
