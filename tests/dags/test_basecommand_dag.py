@@ -178,7 +178,7 @@ def job(dag_id, **kw):
         BaseCommandJobOperator(
             task_id="job", image="mlops-org/trainer:1.0", command=["python", "train.py"],
             instance_types=TYPES, profile="gpu-1", ace={ace!r}, time_limit_seconds=600,
-            poll_interval=0.2, retry_backoff=0.01, retries=0, **kw,
+            poll_interval=0.2, retry_backoff=0.01, **{{"retries": 0, **kw}},
         )
     return dag
 
@@ -186,6 +186,7 @@ def job(dag_id, **kw):
 named = job("bc_named_datasets", datasets=[{{"name": "imagenet-mini", "mount": "/data/in"}}, {{"id": 102, "mount": "/data/test"}}])
 missing = job("bc_missing_dataset", datasets=[{{"name": "no-such-data", "mount": "/data/in"}}])
 timed = job("bc_execution_timeout", execution_timeout=datetime.timedelta(seconds=2))
+killed = job("bc_killed_on_the_platform", retries=1, retry_delay=datetime.timedelta(seconds=1))
 """
 
 
@@ -245,3 +246,18 @@ def test_execution_timeout_kills_the_deferred_job(
     assert kill_paths == ["/v2/org/mlops-org/jobs/4000001?reason=Airflow%3A+deadline+passed"]
     out = capfd.readouterr()
     assert "Base Command job 4000001 QUEUED: deadline passed while QUEUED; killed" in out.out + out.err
+
+
+def test_job_killed_on_the_platform_fails_the_task_without_retry(
+    operator_dags: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A job killed on the platform (a user, an admin) was stopped on purpose: the task fails
+    with the platform's status and is not retried (the task allows one retry)."""
+    with NgcStandin(Standin(plan=("QUEUED", "RUNNING", "KILLED_BY_USER"))) as server:
+        dr = run_operator(operator_dags, "bc_killed_on_the_platform", server, monkeypatch)
+        created = server.state.kinds().count("create")
+    assert dr.state == "failed" and created == 1
+    out = capfd.readouterr()
+    text = out.out + out.err
+    assert "Base Command job 4000001 KILLED_BY_USER" in text
+    assert "---- Base Command job 4000001 log ----" in text  # it ran: its log is in the task log
