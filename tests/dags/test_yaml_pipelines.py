@@ -274,3 +274,25 @@ def test_the_readme_yaml_example_builds(tmp_path, platform_envs) -> None:
     dag = bag.dags["my_yaml_pipeline"]
     assert {t.task_id: t.pool_slots for t in dag.tasks} == {"prepare": 1, "train": 1}
     assert dag.get_task("train").pool == "gpu"
+
+
+def test_dag_factory_telemetry_is_off_in_the_deployed_airflow() -> None:
+    """dag-factory's plugin would report DAG runs to an outside host: the chart's airflow.cfg
+    turns it off (airflow.config.dag_factory.enable_telemetry), for every environment file."""
+    import configparser
+
+    from tests.support.helm import render_chart
+    from tests.support.overlays import with_overlays
+    from tests.support.platform_env import ENVIRONMENTS, NAMESPACE, RELEASE
+
+    for name in ENVIRONMENTS:
+        objects = render_chart(
+            values_files=with_overlays(paths.VALUES_DIR / f"{name}.yaml"),
+            release=RELEASE,
+            namespace=NAMESPACE,
+            include_subchart=True,
+        )
+        (cm,) = [o for o in objects if o["kind"] == "ConfigMap" and "airflow.cfg" in (o.get("data") or {})]
+        cfg = configparser.ConfigParser(interpolation=None)
+        cfg.read_string(cm["data"]["airflow.cfg"])
+        assert cfg.get("dag_factory", "enable_telemetry") == "False", name
