@@ -59,6 +59,7 @@ class PipelinePlatform:
     service_account: tuple[str, str]
     platform: dict[str, Any]
     install_seconds: float = 0.0
+    serving_namespace: str = ""
 
     @property
     def namespace(self) -> str:
@@ -72,17 +73,20 @@ class PipelinePlatform:
 def install_platform(cluster, root: Path, namespace: str = "pipelines", tasks_namespace: str = "pipelines-jobs",
                      gpu_slots: int = 16) -> PipelinePlatform:
     """values/production.example.yaml installed with helm --wait as release `mlops` in `namespace`
-    (task pods in `tasks_namespace`, enforce restricted; model servers in `namespace`), the GPU
+    (task pods in `tasks_namespace`, enforce restricted; model servers in `<namespace>-serving`,
+    baseline: a namespace of their own, never the release's or the tasks'), the GPU
     pool sized to the simulated cluster (2 nodes x 8 GPUs = `gpu_slots`), placeholders for the
     Secrets it reads, a static PV per claim. Then the platform and pod-template ConfigMaps are read
     back from the API server into files (what the chart mounts at /opt/airflow/platform and
     /opt/airflow/pod-templates) and a kubeconfig is written with a TokenRequest token of the
     account the chart's task-launcher RoleBinding binds (LocalExecutor: the scheduler's)."""
+    serving_namespace = f"{namespace}-serving"
     rel = pf.Release("mlops", namespace, [VALUES_DIR / "production.example.yaml"], tasks_namespace=tasks_namespace,
-                     sets=[f"tasks.namespace={tasks_namespace}", f"serving.namespace={namespace}",
+                     sets=[f"tasks.namespace={tasks_namespace}", f"serving.namespace={serving_namespace}",
                            f"pools.items[0].slots={gpu_slots}"])
     cluster.namespace(namespace, labels=pss_labels("baseline"))
     cluster.namespace(tasks_namespace, labels=pss_labels("restricted"))
+    cluster.namespace(serving_namespace, labels=pss_labels("baseline"))
     for node in sorted(CPU_NODES):  # the production example's cpu profile selects node-pool=general
         cluster.core.patch_node(node, {"metadata": {"labels": {"node-pool": "general"}}})
     for node in sorted(GPU_NODES):  # ... and its gpu-8 profile a whole p4d.24xlarge node
@@ -114,7 +118,7 @@ def install_platform(cluster, root: Path, namespace: str = "pipelines", tasks_na
     kubeconfig = root / "launcher.kubeconfig"
     write_token_kubeconfig(cluster, launcher.namespace, launcher.name, kubeconfig)
     return PipelinePlatform(rel, tasks_namespace, directory, templates_dir, kubeconfig,
-                            (launcher.namespace, launcher.name), platform, took)
+                            (launcher.namespace, launcher.name), platform, took, serving_namespace)
 
 
 def write_token_kubeconfig(cluster, namespace: str, account: str, path: Path, seconds: int = 7200) -> None:
@@ -152,6 +156,7 @@ class PodRecord:
     finished: float | None = None
     deleted: float | None = None
     spec: Any = None
+    unschedulable: list[str] = field(default_factory=list)  # PodScheduled=False messages, as the scheduler wrote them
 
     @property
     def phase(self) -> str:
@@ -205,6 +210,10 @@ class PodRecorder:
             rec.spec = pod.spec
             limits = (pod.spec.containers[0].resources.limits or {}) if pod.spec.containers[0].resources else {}
             rec.gpus = int(limits.get(GPU, 0))
+            for cond in pod.status.conditions or []:
+                if (cond.type == "PodScheduled" and cond.status == "False" and cond.reason == "Unschedulable"
+                        and cond.message not in rec.unschedulable):
+                    rec.unschedulable.append(cond.message)
             if pod.spec.node_name and rec.node is None:
                 rec.node, rec.scheduled = pod.spec.node_name, now
             phase = pod.status.phase
@@ -328,4 +337,5 @@ def task_states(dr: Any, attribute: str = "state") -> dict[str, Any]:
 
     with create_session() as session:
         tis = dr.get_task_instances(session=session)
-        return {(ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state) for ti in tis}
+        value = (lambda ti: str(ti.state)) if attribute == "state" else (lambda ti: getattr(ti, attribute))
+        return {(ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): value(ti) for ti in tis}

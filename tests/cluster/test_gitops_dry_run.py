@@ -2,7 +2,8 @@
 installed, every manifest of values/gitops/ created with a server-side dry run and strict field
 validation (unknown or misplaced fields are errors, as `kubectl apply --server-side` reports them).
 The main suite validates the same objects offline against the CRDs' openAPIV3Schema
-(tests/values/test_gitops.py).
+(tests/values/test_gitops.py). kwok nodes run no containers, and nothing here needs one: no Argo CD
+or Flux controller runs, a dry run creates nothing.
 """
 
 from __future__ import annotations

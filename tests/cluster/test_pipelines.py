@@ -21,7 +21,8 @@ parallel (that needs a real scheduler). Retry delays are shortened to 1 s (count
 the DAG's: 2 retries).
 
 The release: values/production.example.yaml as release `mlops` in namespace `pipelines`, task
-pods in `pipelines-jobs`, the GPU pool sized to this cluster (16 slots = 2 nodes x 8 GPUs).
+pods in `pipelines-jobs`, model servers in `pipelines-serving`, the GPU pool sized to this cluster
+(16 slots = 2 nodes x 8 GPUs).
 """
 
 from __future__ import annotations
@@ -289,7 +290,7 @@ def test_nfs_dataset_example_reads_the_datasets_volume_read_only(platform, airfl
 
 # --- ml_serving ------------------------------------------------------------------------------------
 
-def serving_objects(cluster, name: str) -> dict[str, Any]:
+def serving_objects(cluster, platform, name: str) -> dict[str, Any]:
     from kubernetes.client.exceptions import ApiException
 
     out = {}
@@ -297,7 +298,7 @@ def serving_objects(cluster, name: str) -> dict[str, Any]:
                        ("Service", cluster.core.read_namespaced_service),
                        ("Ingress", cluster.networking.read_namespaced_ingress)):
         try:
-            out[kind] = read(name, NS)
+            out[kind] = read(name, platform.serving_namespace)
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -314,13 +315,13 @@ def test_ml_serving_rolls_out_through_the_serving_role_and_waits_until_ready(clu
     st = states(dr)
     assert dr.state == "success", st
     assert st["rollback"] == "skipped", st
-    objs = serving_objects(cluster, "iris-serving")
+    objs = serving_objects(cluster, platform, "iris-serving")
     assert set(objs) == {"Deployment", "Service", "Ingress"}, objs.keys()
     dep = objs["Deployment"]
     assert dep.status.available_replicas == 2 and dep.metadata.annotations["mlops.airflow.apache.org/model-version"] == "7"
     assert objs["Ingress"].spec.rules[0].host == "iris.models.example.com"
     # the DAG's Deployment (the chart's own serving.models iris Deployment carries the label too)
-    served = [p for p in cluster.core.list_namespaced_pod(NS, label_selector="mlops.airflow.apache.org/model=iris").items
+    served = [p for p in cluster.core.list_namespaced_pod(platform.serving_namespace, label_selector="mlops.airflow.apache.org/model=iris").items
               if p.metadata.name.startswith("iris-serving-")]
     observed.append(f"  ml_serving iris v7: run {dr.state} in {dr.took:.0f}s; model-server pods: "
                     + ", ".join(f"{p.metadata.name} -> {p.spec.node_name} {p.status.phase}" for p in served))
@@ -334,6 +335,6 @@ def test_ml_serving_a_failed_smoke_test_rolls_back_what_the_run_created(cluster,
     st = states(dr)
     assert dr.state == "failed", st
     assert st["wait_ready"] == "success" and st["smoke_test"] == "failed", st
-    assert serving_objects(cluster, "wine-serving") == {}
+    assert serving_objects(cluster, platform, "wine-serving") == {}
     observed.append(f"  ml_serving wine v2 (smoke test fails): run {dr.state} in {dr.took:.0f}s; "
                     f"rollback deleted Deployment/Service/Ingress wine-serving")

@@ -1,6 +1,7 @@
 """The control-plane tools are pinned once: the Makefile versions and the tools modules agree.
 
-Needs no cluster and no Go: it reads the Makefile and tools/control-plane/*/go.mod.
+Needs no cluster and no Go: it reads the Makefile and tools/control-plane/*/go.mod (the binaries
+of the control plane whose kwok nodes run no containers).
 """
 
 from __future__ import annotations
