@@ -32,6 +32,7 @@ import time
 from datetime import datetime
 
 import pytest
+import yaml
 
 from tests.cluster import airflow_services as svc
 from tests.cluster import pipelines as pl
@@ -162,3 +163,23 @@ def test_the_gpu_pool_admits_no_more_than_the_cluster_places(cluster, platform, 
     ])
     cluster_report.extend(f"    {r.describe()}" for r in sorted(gpu_pods, key=lambda r: r.created))
 
+
+def test_uninstall_keeps_the_task_claims(cluster, platform):
+    """helm uninstall keeps the workspace and datasets claims (resource-policy keep): the same
+    objects, still Bound. The check is the kind tier's (tests/kind/test_07_uninstall_keeps_data.py,
+    which also reads the data back: kwok mounts no volume)."""
+    from kubernetes.client import ApiClient
+
+    serialize = ApiClient().sanitize_for_serialization
+
+    def claims() -> list[dict]:
+        return [serialize(c) for ns in (NS, TASKS_NS) for c in cluster.core.list_namespaced_persistent_volume_claim(ns).items]
+
+    before = checks.kept_claims(claims(), platform.release.name)
+    # the claims the task pods mount (workspace, datasets), from the chart's pod template
+    template = yaml.safe_load((platform.templates_dir / f"{platform.platform['defaultProfile']}.yaml").read_text())
+    wanted = {v["persistentVolumeClaim"]["claimName"] for v in template["spec"].get("volumes") or []
+              if v.get("persistentVolumeClaim")}
+    assert wanted and wanted <= {c["metadata"]["name"] for c in before}, (wanted, [c["metadata"]["name"] for c in before])
+    cluster.helm("uninstall", platform.release.name, "-n", platform.namespace, "--wait", "--timeout", "2m")
+    checks.assert_claims_kept(before, claims())

@@ -208,6 +208,8 @@ def test_run_job_on_gpu_8_fails_once_and_succeeds_on_retry(platform, airflow, po
     got = pods_of(pods, "run_job", dr, observed, "run_job profile=gpu-8, first try fails")
     assert {r.labels["task_id"] for r in got} == {"job_gpu_8"}
     checks.assert_tries([as_dict(r) for r in got], ["Failed", "Succeeded"])
+    # the same check as tests/kind/test_06_task_retry.py (tests/support/pipeline_checks.py)
+    checks.assert_retried([as_dict(r) for r in got], pl.task_states(dr, "try_number")["job_gpu_8"])
     failed, ok = sorted(got, key=lambda r: int(r.labels["try_number"]))
     assert not failed.deleted and ok.deleted, (failed.describe(), ok.describe())
     for r in got:

@@ -3,6 +3,8 @@ and the model is registered in MLflow with the alias `champion`."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import requests
 
 from tests.kind import support
@@ -13,7 +15,11 @@ MODEL = "iris"
 
 
 def test_ml_training_on_gpu_profile(
-    k8s: support.Kube, airflow: support.Airflow, mlflow_url: str, mlflow_auth: tuple[str, str]
+    k8s: support.Kube,
+    airflow: support.Airflow,
+    mlflow_url: str,
+    mlflow_auth: tuple[str, str],
+    platform: dict[str, Any],
 ) -> None:
     airflow.unpause("ml_training")
     r = airflow.trigger("ml_training", {"profile": PROFILE, "model_name": MODEL})
@@ -30,6 +36,7 @@ def test_ml_training_on_gpu_profile(
     for pod in pods:
         checks.assert_identified(pod, "ml_training", train_task)
         checks.assert_placed(pod, 1, {support.GPU_NODE})
+        checks.assert_platform_mounts(pod, platform)  # pull secret, workspace subPathExpr, datasets read-only
     # CPU steps stay off the GPU node.
     for pod in watcher.by_task("prepare"):
         checks.assert_placed(pod, 0, {support.GPU_NODE})

@@ -6,6 +6,7 @@ import subprocess
 from typing import Any
 
 from tests.kind import support
+from tests.support import pipeline_checks as checks
 
 CONF = support.RUN_JOB_RETRY_CONF
 
@@ -45,10 +46,12 @@ def test_deleted_task_pod_is_retried(k8s: support.Kube, airflow: support.Airflow
         check=True,
         capture_output=True,
     )
-    state = airflow.wait_run("run_job", run_id, timeout=900)
+    watcher = support.PodWatcher(k8s, "run_job")
+    watcher.seen[name] = pod
+    state = airflow.wait_run("run_job", run_id, timeout=900, on_poll=watcher.poll)
     assert state == "success", airflow.failure_report("run_job", run_id) + "\n" + k8s.diagnostics()
     (ti,) = [t for t in airflow.task_instances("run_job", run_id) if t["task_id"] == task_id]
     assert ti["state"] == "success"
-    assert ti["try_number"] >= 2, (
-        f"{task_id} succeeded on try {ti['try_number']}: the deleted pod was not retried"
-    )
+    # the same check as tests/cluster/test_pipelines.py (tests/support/pipeline_checks.py)
+    pods = [p for p in watcher.by_task(task_id) if p["metadata"]["labels"].get("run_id") == pod["metadata"]["labels"]["run_id"]]
+    checks.assert_retried(pods, ti["try_number"])

@@ -14,16 +14,11 @@ from typing import Any
 import yaml
 
 from tests.kind import support
+from tests.support import pipeline_checks as checks
 
 
 def _kept_claims(k8s: support.Kube) -> list[dict[str, Any]]:
-    claims = k8s.kubectl("get pvc", namespace=support.NAMESPACE)
-    return [
-        c
-        for c in claims
-        if (c["metadata"].get("annotations") or {}).get("helm.sh/resource-policy") == "keep"
-        and (c["metadata"].get("annotations") or {}).get("meta.helm.sh/release-name") == support.RELEASE
-    ]
+    return checks.kept_claims(k8s.kubectl("get pvc", namespace=support.NAMESPACE), support.RELEASE)
 
 
 def _run_pod(k8s: support.Kube, claim: str, script: str) -> str:
@@ -106,10 +101,9 @@ def test_uninstall_keeps_claims_and_data(k8s: support.Kube, platform: dict[str, 
     support.log(f"helm uninstall: {proc.stdout.strip()}")
     time.sleep(5)
 
-    after = {c["metadata"]["name"]: c for c in k8s.kubectl("get pvc", namespace=support.NAMESPACE)}
-    for name in names:
-        assert name in after, f"claim {name} was deleted by helm uninstall"
-        assert after[name]["status"].get("phase") == "Bound", after[name]["status"]
+    # the same check as tests/cluster/test_gpu_capacity.py (tests/support/pipeline_checks.py)
+    checks.assert_claims_kept(claims, k8s.kubectl("get pvc", namespace=support.NAMESPACE))
+    for name in names:  # kind only: real volumes, the data written before is still there
         data = _run_pod(k8s, name, "print(open('/mnt/claim/kind-test-marker').read())")
         assert data == token, f"{name}: marker is {data!r}, expected {token!r}"
         support.log(f"claim {name}: kept, data intact")

@@ -76,3 +76,39 @@ def assert_tries(pods: Iterable[dict[str, Any]], phases: list[str]) -> None:
     by_try = sorted(pods, key=lambda p: int(p["metadata"]["labels"]["try_number"]))
     got = [p["status"].get("phase") for p in by_try]
     assert got == phases, f"phases by try: {got}, expected {phases} ({[name(p) for p in by_try]})"
+
+
+def assert_retried(pods: Iterable[dict[str, Any]], final_try: int) -> None:
+    """A task that succeeded on try `final_try` after its earlier tries did not: it was retried
+    (final_try >= 2), one pod per try was created (try_number labels 1..final_try), and no pod of
+    an earlier try Succeeded (it failed, or was deleted while it ran)."""
+    by_try: dict[int, list[str]] = {}
+    for p in pods:
+        by_try.setdefault(int(p["metadata"]["labels"]["try_number"]), []).append(p["status"].get("phase"))
+    assert final_try >= 2, f"the task succeeded on try {final_try}: it was never retried (pods by try: {by_try})"
+    assert sorted(by_try) == list(range(1, final_try + 1)), f"pods by try: {by_try}, the task's last try is {final_try}"
+    early = {t: phases for t, phases in by_try.items() if t < final_try and "Succeeded" in phases}
+    assert not early, f"a pod of an earlier try Succeeded, yet the task was retried: {early}"
+
+
+KEEP_ANNOTATION = "helm.sh/resource-policy"
+
+
+def kept_claims(claims: Iterable[dict[str, Any]], release: str) -> list[dict[str, Any]]:
+    """The PersistentVolumeClaims of `release` that `helm uninstall` keeps (resource-policy keep)."""
+    out = []
+    for c in claims:
+        ann = c["metadata"].get("annotations") or {}
+        if ann.get(KEEP_ANNOTATION) == "keep" and ann.get("meta.helm.sh/release-name") == release:
+            out.append(c)
+    return out
+
+
+def assert_claims_kept(before: Iterable[dict[str, Any]], after: Iterable[dict[str, Any]]) -> None:
+    """After `helm uninstall`, every claim of `before` is still there: the same object (uid), Bound."""
+    now = {(c["metadata"].get("namespace"), c["metadata"]["name"]): c for c in after}
+    for c in before:
+        key = (c["metadata"].get("namespace"), c["metadata"]["name"])
+        assert key in now, f"claim {key[0]}/{key[1]} was deleted by helm uninstall"
+        assert now[key]["metadata"]["uid"] == c["metadata"]["uid"], f"claim {key[0]}/{key[1]} was re-created"
+        assert (now[key].get("status") or {}).get("phase") == "Bound", (key, now[key].get("status"))
