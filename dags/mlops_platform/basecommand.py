@@ -86,6 +86,7 @@ FAILED_STATES = frozenset(
 # No log exists before the job runs (the NGC CLI's STATES_BEFORE_RUNNING).
 STATES_BEFORE_RUNNING = frozenset({"CREATED", "QUEUED", "STARTING", "PENDING_STORAGE_CREATION", "REQUESTING_RESOURCE"})
 TERMINAL_STATES = SUCCESS_STATES | KILLED_STATES | FAILED_STATES
+NO_STATUS = "NO_STATUS"  # a job answer without jobStatus.status (not a platform state)
 
 ORG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 ACE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
@@ -630,9 +631,13 @@ class BaseCommandClient:
 
 
 def job_status(job: Mapping[str, Any]) -> tuple[str, str]:
-    """(status, message) of a job object: jobStatus.status and its details/exit code."""
+    """(status, message) of a job object: jobStatus.status and its details/exit code.
+
+    An answer without a status gives NO_STATUS, which is not terminal (polling goes on); the
+    platform's own UNKNOWN is terminal, as in the NGC CLI.
+    """
     st = job.get("jobStatus") or {}
-    status = str(st.get("status") or "UNKNOWN")
+    status = str(st.get("status") or NO_STATUS)
     parts = [str(st[k]) for k in ("statusDetails", "statusType") if st.get(k)]
     if st.get("exitCode") not in (None, ""):
         parts.append(f"exit code {st['exitCode']}")

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from mlops_platform.basecommand import (
+    TERMINAL_STATES,
     BaseCommandApiError,
     BaseCommandClient,
     BaseCommandConfigError,
@@ -25,6 +26,7 @@ from mlops_platform.basecommand import (
     NgcCredentials,
     RetryPolicy,
     job_spec,
+    job_status,
     parse_result,
 )
 from mlops_platform.basecommand_operator import BaseCommandJobTrigger
@@ -446,3 +448,13 @@ def test_trigger_kwargs_hold_no_credentials(standin: NgcStandin) -> None:
 def test_result_line_parsing() -> None:
     assert parse_result('x\nMLOPS_RESULT {"a": 1}\nMLOPS_RESULT {"a": 2}\nMLOPS_RESULT nope\n') == {"a": 2}
     assert parse_result("nothing") is None
+
+
+def test_job_status_without_a_status_is_not_terminal() -> None:
+    status, _ = job_status({"id": 1})
+    assert status == "NO_STATUS" and status not in TERMINAL_STATES
+    assert job_status({"jobStatus": {"status": "FAILED", "statusDetails": "OOM", "exitCode": 137}}) == (
+        "FAILED",
+        "OOM; exit code 137",
+    )
+    assert "UNKNOWN" in TERMINAL_STATES and "CANCELED" in TERMINAL_STATES and "PREEMPTED" not in TERMINAL_STATES
