@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import paths
+from tests.support.airflow_db import dag_folder
 from tests.support.ngc_standin import ACE, API_KEY, INSTANCE_TYPES, NgcStandin, Standin
 
 DAG_ID = "gpu_sweep_basecommand"
@@ -24,14 +24,7 @@ DAG_ID = "gpu_sweep_basecommand"
 @pytest.fixture(scope="module")
 def airflow_db() -> Path:
     """A migrated metadata DB (sqlite in this worker's AIRFLOW_HOME) and its DAG folder."""
-    from airflow.configuration import conf
-    from airflow.utils.db import initdb
-
-    initdb()
-    folder = Path(conf.get("core", "dags_folder"))
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(paths.DAGS_DIR / f"{DAG_ID}.py", folder / f"{DAG_ID}.py")
-    return folder
+    return dag_folder(DAG_ID)
 
 
 @pytest.fixture()
