@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
+# Pre-imported by the DAG processor before it forks (airflow.* modules only): the pod operator
+# and what dag-factory's DagBuilder imports.
+import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401
+import airflow.providers.common.sql.sensors.sql  # noqa: F401
+import airflow.providers.standard.operators.python  # noqa: F401
+import airflow.providers.standard.sensors.python  # noqa: F401
 from mlops_platform.yaml_pipelines import load_pipelines
 
 load_pipelines(globals(), Path(__file__).parent)

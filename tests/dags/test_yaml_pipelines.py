@@ -296,3 +296,28 @@ def test_dag_factory_telemetry_is_off_in_the_deployed_airflow() -> None:
         cfg = configparser.ConfigParser(interpolation=None)
         cfg.read_string(cm["data"]["airflow.cfg"])
         assert cfg.get("dag_factory", "enable_telemetry") == "False", name
+
+
+def test_the_loader_parses_without_dag_warnings_in_a_fresh_interpreter(platform_envs, tmp_path) -> None:
+    """dag-factory 1.1.0 imports Airflow 2 paths (deprecated aliases on Airflow 3) when first
+    imported: silenced, so the DAG processor records no warning for yaml_pipelines.py."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        f"sys.path.append({str(paths.DAGS_DIR)!r})\n"
+        "from airflow.models.dagbag import DagBag\n"
+        f"bag = DagBag({str(paths.DAGS_DIR / LOADER)!r}, include_examples=False, safe_mode=False)\n"
+        "print(json.dumps({'dags': sorted(bag.dags), 'errors': bag.import_errors,\n"
+        "                  'warnings': {k: list(map(str, v)) for k, v in bag.captured_warnings.items()}}))\n"
+    )
+    env = platform_envs["kind"]
+    run_env = {**os.environ, "MLOPS_PLATFORM_DIR": str(env.directory), "MLOPS_POD_TEMPLATES_DIR": str(env.templates_dir),
+               "AIRFLOW_HOME": str(tmp_path)}  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], env=run_env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"dags": sorted(_yaml_dag_ids()), "errors": {}, "warnings": {}}
