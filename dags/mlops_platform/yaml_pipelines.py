@@ -110,7 +110,7 @@ PIPELINE_SCHEMA: dict[str, Any] = {
                         "secret_env": {"type": "object", "additionalProperties": {"type": "string"}},
                         "timeout_seconds": {"type": "integer", "minimum": MIN_TIMEOUT, "maximum": MAX_TIMEOUT},
                         "dependencies": {"type": "array", "uniqueItems": True, "items": {"type": "string"}},
-                        "retries": {"type": "integer", "minimum": 0, "maximum": 10},
+                        "retries": {"type": "integer", "minimum": 1, "maximum": 10},
                         "cleanup": {"type": "boolean"},
                         "cpu": {"type": "string", "pattern": QUANTITY_PATTERN},
                         "memory": {"type": "string", "pattern": QUANTITY_PATTERN},
@@ -168,7 +168,14 @@ def read_pipeline(path: Path) -> tuple[str, dict[str, Any]]:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise YamlPipelineError(f"{path.name}: not readable YAML ({exc})") from None
-    dag_id = next(iter(doc), None) if isinstance(doc, dict) else None
+    if not isinstance(doc, dict) or len(doc) != 1:
+        raise YamlPipelineError(
+            f"{path.name}: the file holds one DAG: a single top-level key `{path.stem}:` with its "
+            f"description, params and tasks (found {type(doc).__name__}"
+            + (f" with keys {', '.join(map(str, doc))}" if isinstance(doc, dict) else "")
+            + ")"
+        )
+    dag_id = next(iter(doc))
     errors = sorted(
         jsonschema.Draft202012Validator(PIPELINE_SCHEMA).iter_errors(doc),
         key=lambda e: (len(e.absolute_path), [str(p) for p in e.absolute_path]),

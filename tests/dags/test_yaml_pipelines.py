@@ -169,6 +169,12 @@ BAD_FILES = {
     "undeclared-param": _step("", "command", "params.dataset is not declared",
                               body="      profile: cpu\n      command: [mlops-trainer, '{{ params.dataset }}']\n"),
     "not-yaml": ("bad: [unclosed\n", ["bad.yaml", "not readable YAML"]),
+    "two-dags": (
+        _pipeline("bad", "step:\n" + GOOD_TASK) + _pipeline("bad2", "step:\n" + GOOD_TASK),
+        ["bad.yaml", "holds one DAG", "keys bad, bad2"],
+    ),
+    "empty": ("# nothing yet\n", ["bad.yaml", "holds one DAG", "found NoneType"]),
+    "no-retries": _step("      retries: 0\n", "retries", "less than the minimum of 1"),
 }
 
 
