@@ -127,7 +127,10 @@ def serving_objects(cfg: PlatformConfig, model: str, version: str, replicas: int
         if cfg.serving.get("ingressClassName"):
             ingress["spec"]["ingressClassName"] = cfg.serving["ingressClassName"]
         if cfg.serving.get("tls"):
-            ingress["spec"]["tls"] = [{"hosts": [host], "secretName": f"{name}-tls"}]
+            # the chart's TLS Secret of the model hosts (serving.tls.secretName: a wildcard
+            # certificate covers every <model>.<domain>); per-model only without one
+            secret = cfg.serving.get("tlsSecretName") or f"{name}-tls"
+            ingress["spec"]["tls"] = [{"hosts": [host], "secretName": secret}]
         objects.append(ingress)
     return objects
 

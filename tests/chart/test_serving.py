@@ -147,6 +147,19 @@ def test_ingress_tls_covers_every_host() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "secret_name,expected", [("models-tls", "models-tls"), ("", f"{PREFIX}-serving-tls")]
+)
+def test_the_dag_ingresses_get_the_same_tls_secret(secret_name: str, expected: str) -> None:
+    objects = render_chart(
+        values=with_serving(tls={"enabled": True, "secretName": secret_name}), release=REL, namespace=NS
+    )
+    (ing,) = find(objects, "Ingress")
+    (cm,) = [o for o in find(objects, "ConfigMap") if "platform.json" in (o.get("data") or {})]
+    assert ing["spec"]["tls"][0]["secretName"] == expected
+    assert json.loads(cm["data"]["platform.json"])["serving"]["tlsSecretName"] == expected
+
+
 def test_no_models_no_ingress_but_rbac_for_the_dag() -> None:
     objects = render(with_serving(models=[]))
     # The NetworkPolicy also covers the model servers the ml_serving DAG rolls out (same labels).

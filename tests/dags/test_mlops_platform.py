@@ -165,6 +165,12 @@ def test_serving_objects_are_valid_and_restricted(prod, serving_cfg) -> None:
     selector = dep["spec"]["selector"]["matchLabels"]
     assert objects[1]["spec"]["selector"] == selector
     assert all(dep["spec"]["template"]["metadata"]["labels"][k] == v for k, v in selector.items())
+    if serving_cfg.get("tls"):
+        # the chart's TLS Secret of the model hosts (the production example's wildcard), not a
+        # per-model Secret nobody makes
+        assert objects[2]["spec"]["tls"] == [
+            {"hosts": ["iris.models.example.com"], "secretName": "models-example-com-tls"}
+        ]
     # idempotent: the same version gives the same objects
     assert json.dumps(serving_objects(cfg, "iris", "3", replicas=2)) == json.dumps(objects)
 

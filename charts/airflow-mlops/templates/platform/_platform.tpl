@@ -150,6 +150,7 @@ charts/airflow-mlops/README.md and typed in files/platform.schema.json.
   "domain" (dig "domain" "" $serving)
   "ingressClassName" (dig "ingressClassName" "" $serving)
   "tls" (dig "tls" "enabled" false $serving)
+  "tlsSecretName" (include "airflow-mlops.serving.tlsSecretName" .)
   "ingressAnnotations" (include "airflow-mlops.serving.ingressAnnotations" . | fromJson)
   "image" (include "airflow-mlops.images.mlflow" .)
   "deploymentTemplateFile" (ternary (printf "%s/serving-deployment.yaml" (include "airflow-mlops.platformDir" .)) nil (dig "enabled" false $serving))

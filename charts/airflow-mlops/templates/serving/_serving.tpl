@@ -23,6 +23,15 @@ delete Deployments, Services and Ingresses there, which must not reach MLflow or
 {{- include "airflow-mlops.componentName" (list (index . 0) (printf "serving-%s" (index . 1).name)) }}
 {{- end }}
 
+{{/*
+TLS Secret of the model hosts (serving.tls.secretName, default `<fullname>-serving-tls`), in
+serving.namespace: the chart's Ingress and the ml_serving DAG's (platform.json
+serving.tlsSecretName) use the same one, for example a wildcard certificate.
+*/}}
+{{- define "airflow-mlops.serving.tlsSecretName" -}}
+{{- default (printf "%s-tls" (include "airflow-mlops.componentName" (list . "serving"))) .Values.serving.tls.secretName }}
+{{- end }}
+
 {{/* Host of a model behind the ingress: `<model>.<serving.domain>`. */}}
 {{- define "airflow-mlops.serving.host" -}}
 {{- printf "%s.%s" (index . 1).name (trimAll "." (index . 0).Values.serving.domain) }}
