@@ -6,13 +6,21 @@ from pathlib import Path
 from typing import Any
 
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
-import pendulum
 from airflow.sdk import DAG, Param, chain, task
 from mlops_platform import sweep
-from mlops_platform.common import WORKSPACE_SUBPATH_TEMPLATE, as_cleanup, dag_defaults
+from mlops_platform.backends import (
+    BASECOMMAND,
+    KUBERNETES,
+    basecommand_settings,
+    check_choice,
+    job_settings,
+    ngc_image_param,
+)
+from mlops_platform.basecommand import backend_param
+from mlops_platform.common import WORKSPACE_SUBPATH_TEMPLATE, dag_defaults
 from mlops_platform.config import load_platform
-from mlops_platform.params import dataset_param, model_name_param
-from mlops_platform.pods import cleanup_command, mapped_pod_task, pod_task, profile_task_id, trainer_command
+from mlops_platform.params import command_param, dataset_param, model_name_param
+from mlops_platform.pods import cleanup_task, mapped_pod_task, pod_task, profile_task_id, trainer_command
 
 cfg = load_platform()
 SWEEP = [p for p in ("gpu-1", "gpu-2", "gpu-4", "gpu-8") if p in cfg.profiles]
@@ -22,12 +30,23 @@ PROFILES = cfg.gpu_profile_names or cfg.profile_names
 FILES_DIR = Path(__file__).resolve().parent / sweep.SWEEPS_DIR
 FILES = sweep.variant_files(FILES_DIR)
 EXPERIMENT = sweep.EXPERIMENT
+bc = basecommand_settings(cfg)
+# Base Command: the NGC image and command of each variant's job (offered where the chart enables it).
+BACKEND_PARAMS = {"backend": backend_param(bc)} | (
+    {"ngc_image": ngc_image_param(bc), "ngc_command": command_param(["python", "train.py"])} if bc.enabled else {}
+)
+
+
+
+def _skip_unless_kubernetes(context: Any) -> None:
+    from airflow.exceptions import AirflowSkipException
+
+    if context["params"].get("backend", KUBERNETES) != KUBERNETES:
+        raise AirflowSkipException("the variants ran on Base Command: no workspace to clean")
+
 
 with DAG(
-    dag_id="gpu_sweep",
-    schedule=cfg.schedule("gpu_sweep"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    tags=["mlops", "training", "gpu"],
+    **cfg.dag_args("gpu_sweep", "training", "gpu"),
     params={
         "dataset": dataset_param(),
         "variants": sweep.variants_param(PROFILES, sweep.default_variants(SWEEP or PROFILES[:1])),
@@ -42,6 +61,7 @@ with DAG(
         "model_type": Param("random_forest", type="string", enum=list(sweep.SEEDED_MODEL_TYPES)),
         "metric": Param("test_accuracy", type="string", enum=["test_accuracy", "test_f1_macro"]),
         "model_name": model_name_param("iris"),
+        **BACKEND_PARAMS,
     },
     doc_md=__doc__
     + f"""
@@ -54,22 +74,33 @@ Trigger with `variants`, a list of `{{"profile": "gpu-2", "name": "rf-deep", "mo
 
 - `plan` resolves the variants (name, model type, seed = the estimator's `random_state`) into
   the literal arguments and workspace directory `<dag_id>/<run_id>/<variant>` of each pod.
-- `prepare` and `evaluate` (cpu) are mapped over every variant; `train_<profile>` is mapped over
+- `prepare` and `evaluate` (cpu) are mapped over every variant (`variants_each`); `train_<profile>` is mapped over
   the variants of that profile only (`variants_<profile>`; none = skipped) and reserves exactly
   that profile's GPUs in the `{cfg.gpu_pool}` pool: variants of all profiles train in parallel
   as far as the pool allows.
 - `compare` reads the runs from MLflow (tag `airflow.run_id`), picks the best by `metric` and
   tags it `mlops.sweep_best=true`; `register` registers the winner as a version of `model_name`
   (alias `candidate`) that takes `champion` only if it beats the current champion on `metric`.
+- `backend` ({", ".join(bc.backends)}; default `{bc.default_backend}`): `choose_backend` follows the
+  pods above (`kubernetes`) or `basecommand`: one Base Command job per variant (`job_basecommand`,
+  on the instance type the chart declares for the variant's profile, image `ngc_image`, command
+  `ngc_command`, the variant in its environment: MLOPS_SWEEP_VARIANT, MLOPS_SWEEP_SEED,
+  MLOPS_MODEL_TYPE, MLOPS_SWEEP_PARAMS, MLOPS_DATASET), waiting in the triggerer; `compare_basecommand`
+  picks the best by the `MLOPS_RESULT {{"<metric>": ...}}` line each job logs (no MLflow
+  registration: the jobs cannot reach the cluster's MLflow). Profiles with instance types:
+  {", ".join(bc.instance_types) if bc.enabled else "none (Base Command disabled here)"}.
 """,
     **dag_defaults(),
 ) as dag:
 
     @task(task_id="plan")
     def plan(params: dict[str, Any] | None = None, run_id: str | None = None, ti: Any = None) -> list[dict[str, Any]]:
-        """Validate and resolve the variants; push them (key `variants`), return prepare's entries."""
+        """Validate and resolve the variants; push them (key `variants`), return how many."""
+        p = params or {}
+        # a backend the deployment does not offer, or a profile without an instance type: fail here
+        check_choice(p.get("backend", KUBERNETES), bc, [])
         planned = sweep.plan(
-            params or {},
+            p,
             FILES_DIR,
             PROFILES,
             dag_id="gpu_sweep",
@@ -79,15 +110,33 @@ Trigger with `variants`, a list of `{{"profile": "gpu-2", "name": "rf-deep", "mo
         )
         for v in planned:
             print(f"variant {v['name']}: {v['profile']} {v['model_type']} seed={v['seed']} params={v['params']}")
+        check_choice(p.get("backend", KUBERNETES), bc, [v["profile"] for v in planned])
         ti.xcom_push(key="variants", value=planned)
-        return sweep.for_every_variant(planned)
+        return len(planned)
 
     planned = plan()
+
+    @task.branch(task_id="choose_backend")
+    def choose_backend(params: dict[str, Any] | None = None) -> list[str]:
+        if (params or {}).get("backend", KUBERNETES) == BASECOMMAND:
+            return ["variants_basecommand"]
+        return ["variants_each", *(profile_task_id("variants", p) for p in PROFILES)]
+
+    backend = choose_backend()
+    planned >> backend
+
+    @task(task_id="variants_each")
+    def variants_each(ti: Any = None) -> list[dict[str, Any]]:
+        """prepare's and evaluate's entries: every variant's workspace (on the kubernetes path only)."""
+        return sweep.for_every_variant(ti.xcom_pull(task_ids="plan", key="variants"))
+
+    each = variants_each()
+    backend >> each
     prepare = mapped_pod_task(
         "prepare",
         trainer_command(cfg, "prepare", "--dataset", "{{ params.dataset }}"),
         profile=cfg.default_profile,
-        entries=planned,
+        entries=each,
         cfg=cfg,
     )
 
@@ -99,7 +148,7 @@ Trigger with `variants`, a list of `{{"profile": "gpu-2", "name": "rf-deep", "mo
     trains = []
     for profile in PROFILES:
         selected = variants_of.override(task_id=profile_task_id("variants", profile))(profile)
-        planned >> selected
+        backend >> selected
         train = mapped_pod_task(
             profile_task_id("train", profile),
             ["mlops-trainer"],
@@ -114,7 +163,7 @@ Trigger with `variants`, a list of `{{"profile": "gpu-2", "name": "rf-deep", "mo
         "evaluate",
         trainer_command(cfg, "evaluate"),
         profile=cfg.default_profile,
-        entries=planned,
+        entries=each,
         cfg=cfg,
         # the trains of profiles without variants are skipped
         trigger_rule="none_failed_min_one_success",
@@ -166,15 +215,37 @@ Trigger with `variants`, a list of `{{"profile": "gpu-2", "name": "rf-deep", "mo
             + "/{{ ti.xcom_pull(task_ids='compare')['best_variant'] }}"
         },
     )
-    # The run's whole workspace (every variant's directory) is removed whatever happened.
-    cleanup = pod_task(
-        "cleanup",
-        cleanup_command(cfg),
-        profile=cfg.default_profile,
-        cfg=cfg,
-        trigger_rule="all_done",
-        retries=1,
-    )
-    chain(planned, prepare)
+    # The run's whole workspace (every variant's directory) is removed whatever happened; nothing
+    # to remove when the variants ran on Base Command.
+    cleanup = cleanup_task(cfg, pre_execute=_skip_unless_kubernetes)
     chain(trains, evaluate, compare(), register, cleanup)
-    as_cleanup(cleanup)
+
+    if bc.enabled:
+        from mlops_platform.basecommand_operator import BaseCommandJobOperator
+
+        @task(task_id="variants_basecommand")
+        def variants_basecommand(params: dict[str, Any] | None = None, ti: Any = None) -> list[dict[str, Any]]:
+            """One Base Command job per variant (all profiles: no GPU pool on NVIDIA's capacity)."""
+            p = params or {}
+            return sweep.for_basecommand(ti.xcom_pull(task_ids="plan", key="variants"), p["ngc_command"], p["dataset"])
+
+        bc_entries = variants_basecommand()
+        jobs = BaseCommandJobOperator.partial(
+            task_id="job_basecommand",
+            image="{{ params.ngc_image }}",
+            time_limit_seconds=bc.time_limit_seconds,
+            **job_settings(bc),
+        ).expand_kwargs(bc_entries)
+
+        @task(task_id="compare_basecommand")
+        def compare_basecommand(
+            results: list[dict[str, Any]], params: dict[str, Any] | None = None, ti: Any = None
+        ) -> dict[str, Any]:
+            """The best job by the metric its MLOPS_RESULT line reported."""
+            planned = ti.xcom_pull(task_ids="plan", key="variants")
+            result = sweep.best_of_jobs(planned, list(results), (params or {}).get("metric", "test_accuracy"))
+            print(result)
+            return result
+
+        backend >> bc_entries
+        compare_basecommand(jobs.output)

@@ -5,20 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
-import pendulum
 from airflow.sdk import DAG, Param, chain, task
-from mlops_platform.common import as_cleanup, dag_defaults
+from mlops_platform.common import dag_defaults
 from mlops_platform.config import load_platform
 from mlops_platform.params import dataset_param, model_name_param
-from mlops_platform.pods import cleanup_command, pod_task, trainer_command
+from mlops_platform.pods import cleanup_task, pod_task, trainer_command
 
 cfg = load_platform()
 
 with DAG(
-    dag_id="ml_inference",
-    schedule=cfg.schedule("ml_inference"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    tags=["mlops", "inference"],
+    **cfg.dag_args("ml_inference", "inference"),
     params={
         "model_name": model_name_param("iris"),
         "alias": Param("champion", type="string", pattern=r"^[a-z][a-z0-9_-]{0,31}$", maxLength=32),
@@ -81,13 +77,5 @@ with DAG(
         print(f"predictions of {model_info['model_uri']} written to the workspace volume at {location}")
         return record
 
-    cleanup = pod_task(
-        "cleanup",
-        cleanup_command(cfg, "data"),
-        profile=cfg.default_profile,
-        cfg=cfg,
-        trigger_rule="all_done",
-        retries=1,
-    )
+    cleanup = cleanup_task(cfg, "data")
     chain([load_data, model], batch_predict, write_predictions(), cleanup)
-    as_cleanup(cleanup)

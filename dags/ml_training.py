@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
-import pendulum
 from airflow.sdk import DAG, Param, chain
-from mlops_platform.common import RUN_TAG_ARGS, as_cleanup, dag_defaults
+from mlops_platform.common import RUN_TAG_ARGS, dag_defaults
 from mlops_platform.config import load_platform
 from mlops_platform.params import dataset_param, int_param, model_name_param, model_type_param, profile_param
-from mlops_platform.pods import branch_on_profile, cleanup_command, pod_task, profile_tasks, trainer_command
+from mlops_platform.pods import branch_on_profile, cleanup_task, pod_task, profile_tasks, trainer_command
 
 cfg = load_platform()
 
 with DAG(
-    dag_id="ml_training",
-    schedule=cfg.schedule("ml_training"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    tags=["mlops", "training"],
+    **cfg.dag_args("ml_training", "training"),
     params={
         "profile": profile_param(cfg),
         "dataset": dataset_param(),
@@ -75,13 +71,5 @@ slots of the GPU pool. `register` moves the `champion` alias only when the new v
         profile=cfg.default_profile,
         cfg=cfg,
     )
-    cleanup = pod_task(
-        "cleanup",
-        cleanup_command(cfg),
-        profile=cfg.default_profile,
-        cfg=cfg,
-        trigger_rule="all_done",
-        retries=1,
-    )
+    cleanup = cleanup_task(cfg)
     chain(prepare, choose, list(trains.values()), evaluate, register, cleanup)
-    as_cleanup(cleanup)

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
-import pendulum
-from airflow.sdk import DAG, chain
+from airflow.sdk import DAG, chain, task
+from mlops_platform.backends import (
+    BASECOMMAND,
+    KUBERNETES,
+    basecommand_job,
+    basecommand_settings,
+    check_choice,
+    ngc_image_param,
+)
+from mlops_platform.basecommand import backend_param
 from mlops_platform.common import dag_defaults
 from mlops_platform.config import load_platform
 from mlops_platform.params import (
@@ -18,16 +27,17 @@ from mlops_platform.params import (
     profile_param,
     secret_env_param,
 )
-from mlops_platform.pods import branch_on_profile, profile_tasks
+from mlops_platform.pods import profile_task_id, profile_tasks
 
 cfg = load_platform()
+bc = basecommand_settings(cfg)
 MAX_TIMEOUT = 24 * 3600
+# Base Command: the backend choice, and the NGC image its job runs (the platform registry is not
+# reachable from NGC); offered only where the chart enables the backend.
+BACKEND_PARAMS = {"backend": backend_param(bc)} | ({"ngc_image": ngc_image_param(bc)} if bc.enabled else {})
 
 with DAG(
-    dag_id="run_job",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    tags=["mlops", "job"],
+    **cfg.dag_args("run_job", "job", scheduled=False),
     params={
         "image": image_name_param("trainer"),
         "tag": image_tag_param("dev"),
@@ -36,8 +46,9 @@ with DAG(
         "env": env_param(),
         "secrets": secret_env_param(cfg),
         "timeout_seconds": int_param(
-            3600, 60, MAX_TIMEOUT, "Deadline of the job's pod (activeDeadlineSeconds)"
+            3600, 60, MAX_TIMEOUT, "Deadline of the job (pod activeDeadlineSeconds; Base Command run time limit)"
         ),
+        **BACKEND_PARAMS,
     },
     # Lists and mappings from params (command, env) must stay lists and mappings when rendered.
     render_template_as_native_obj=True,
@@ -58,10 +69,28 @@ Trigger with a JSON conf such as
 - `profile` picks the pod template (GPUs, node placement); the job runs as `job_<profile>`
   behind the `choose_profile` branch so it takes exactly its GPUs from the GPU pool.
 - The workspace of the run is mounted at `{cfg.workspace_mount_path}` (`<dag_id>/<run_id>`).
+- `backend` ({", ".join(bc.backends)}; default `{bc.default_backend}`): `basecommand` runs the job
+  as `job_basecommand` on NVIDIA Base Command, on the instance type the chart declares for
+  `profile` ({", ".join(f"{p} -> {t}" for p, t in bc.instance_types.items()) if bc.enabled else "disabled here"}),
+  image `ngc_image` (NGC registry), the same `command`, `env` and `timeout_seconds`; `secrets` are
+  refused there (no Kubernetes Secrets on Base Command).
 """,
     **dag_defaults(),
 ) as dag:
-    choose = branch_on_profile("job", cfg.profile_names)
+
+    @task.branch(task_id="choose_profile")
+    def choose_profile(params: dict[str, Any] | None = None) -> str:
+        """job_<profile> on Kubernetes, job_basecommand on Base Command (checked: backend offered,
+        profile has an instance type, no Secrets there)."""
+        p = params or {}
+        backend = check_choice(p.get("backend", KUBERNETES), bc, [p["profile"]], secrets=p.get("secrets"))
+        if backend == BASECOMMAND:
+            return "job_basecommand"
+        if p["profile"] not in cfg.profiles:  # params are validated already; keep the branch total anyway
+            raise ValueError(f"profile {p['profile']!r} is not one of {cfg.profile_names}")
+        return profile_task_id("job", p["profile"])
+
+    choose = choose_profile()
     jobs = profile_tasks(
         "job",
         "{{ params.command }}",
@@ -74,3 +103,14 @@ Trigger with a JSON conf such as
         execution_timeout=timedelta(seconds=MAX_TIMEOUT + 3600),
     )
     chain(choose, list(jobs.values()))
+    if bc.enabled:
+        # Waits in the triggerer (deferrable); the GPU pool is not involved (NVIDIA's capacity).
+        choose >> basecommand_job(
+            "job_basecommand",
+            bc,
+            image="{{ params.ngc_image }}",
+            command="{{ params.command }}",
+            profile="{{ params.profile }}",
+            env="{{ params.env }}",
+            time_limit_seconds="{{ params.timeout_seconds }}",
+        )

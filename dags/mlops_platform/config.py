@@ -106,6 +106,19 @@ class PlatformConfig:
         """The DAG's schedule in this environment (`pipelines.schedules`); None = triggered only."""
         return self.schedules.get(dag_id) or None
 
+    def dag_args(self, dag_id: str, *tags: str, scheduled: bool = True) -> dict[str, Any]:
+        """What every platform DAG passes to DAG(...) first: its id, its schedule in this environment
+        (`schedule()`; `scheduled=False`: triggered only, whatever the values say), the platform's
+        start date, and the tags `mlops` + `tags`."""
+        import pendulum
+
+        return {
+            "dag_id": dag_id,
+            "schedule": self.schedule(dag_id) if scheduled else None,
+            "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
+            "tags": ["mlops", *tags],
+        }
+
     @property
     def secret_refs(self) -> list[str]:
         """The allowed references `<secret>/<key>` (pipelines.secrets)."""

@@ -481,3 +481,20 @@ def mapped_pod_task(
     for key in mapped:
         base.pop(key, None)
     return MlopsPodOperator.partial(**base).expand_kwargs(entries)
+
+
+def cleanup_task(cfg: PlatformConfig, below: str = "", **kwargs: Any) -> MlopsPodOperator:
+    """The run's `cleanup` pod (`cleanup_command(cfg, below)` on the default profile): runs whatever
+    happened (`all_done`), one retry, marked with `as_cleanup()` so it never decides the run's state."""
+    from .common import as_cleanup
+
+    task = pod_task(
+        "cleanup",
+        cleanup_command(cfg, below),
+        profile=cfg.default_profile,
+        cfg=cfg,
+        trigger_rule="all_done",
+        retries=1,
+        **kwargs,
+    )
+    return as_cleanup(task)

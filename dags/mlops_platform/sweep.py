@@ -230,3 +230,50 @@ def for_profile(planned: Sequence[Mapping[str, Any]], profile: str) -> list[dict
 def for_every_variant(planned: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """expand_kwargs entries of the per-variant CPU steps (prepare, evaluate): the workspace."""
     return [{"env_vars": v["env_vars"]} for v in planned]
+
+
+def for_basecommand(
+    planned: Sequence[Mapping[str, Any]], command: Sequence[str], dataset: str
+) -> list[dict[str, Any]]:
+    """expand_kwargs entries of the Base Command jobs: one per variant, on its profile's instance
+    type, the variant given to the job as environment (MLOPS_SWEEP_VARIANT, MLOPS_SWEEP_SEED,
+    MLOPS_MODEL_TYPE, MLOPS_SWEEP_PARAMS as JSON, MLOPS_DATASET, MLOPS_PROFILE)."""
+    return [
+        {
+            "profile": v["profile"],
+            "command": list(command),
+            "env": {
+                "MLOPS_SWEEP_VARIANT": v["name"],
+                "MLOPS_SWEEP_SEED": str(v["seed"]),
+                "MLOPS_MODEL_TYPE": v["model_type"],
+                "MLOPS_SWEEP_PARAMS": json.dumps(v["params"], sort_keys=True),
+                "MLOPS_DATASET": dataset,
+                "MLOPS_PROFILE": v["profile"],
+            },
+        }
+        for v in planned
+    ]
+
+
+def best_of_jobs(
+    planned: Sequence[Mapping[str, Any]], results: Sequence[Mapping[str, Any]], metric: str
+) -> dict[str, Any]:
+    """The best Base Command job by the `metric` of its `MLOPS_RESULT {json}` log line (results in
+    the order of the variants)."""
+    scored = []
+    for v, res in zip(planned, results, strict=True):
+        value = (res.get("result") or {}).get(metric)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            scored.append({"variant": v["name"], "profile": v["profile"], "job_id": res.get("job_id"), "value": value})
+    if not scored:
+        raise ValueError(f"no Base Command job of the sweep reported {metric!r} in an MLOPS_RESULT line")
+    scored.sort(key=lambda r: r["value"], reverse=True)
+    best = scored[0]
+    return {
+        "metric": metric,
+        "best_variant": best["variant"],
+        "best_profile": best["profile"],
+        "best_job_id": best["job_id"],
+        "best_value": best["value"],
+        "all": scored,
+    }

@@ -46,7 +46,7 @@ def test_each_variant_trains_in_its_profiles_task_with_exactly_its_gpus(prod) ->
     xcoms = python_xcoms(dag, conf, SAMPLE_RUN_ID)
     # the plan's entries: gpu-2 has two variants, gpu-8 one, gpu-1 and gpu-4 none (skipped)
     assert [len(xcoms[f"variants_gpu_{n}"]) for n in (1, 2, 4, 8)] == [0, 2, 0, 1]
-    assert len(xcoms["plan"]) == 3  # prepare and evaluate: one index per variant
+    assert len(xcoms["variants_each"]) == 3  # prepare and evaluate: one index per variant
     serialized = SerializedDAG.from_dict(SerializedDAG.to_dict(dag))
     gpus = {p: spec["gpus"] for p, spec in env.platform["profiles"].items()}
     seen = {}
@@ -153,7 +153,7 @@ def test_a_variants_file_replaces_the_list(platform_envs, folder_copy: Path) -> 
     assert dag.params.get_param("variants_file").schema["enum"] == ["", "two.yaml"]
     xcoms = python_xcoms(dag, {"variants_file": "two.yaml"}, SAMPLE_RUN_ID)
     assert [len(xcoms[f"variants_gpu_{n}"]) for n in (1, 2, 4, 8)] == [1, 0, 1, 0]
-    assert [e["env_vars"]["MLOPS_WORKSPACE_SUBPATH"].rsplit("/", 1)[1] for e in xcoms["plan"]] == ["small", "big"]
+    assert [e["env_vars"]["MLOPS_WORKSPACE_SUBPATH"].rsplit("/", 1)[1] for e in xcoms["variants_each"]] == ["small", "big"]
 
 
 def test_a_bad_variants_file_fails_the_run_naming_file_and_key(platform_envs, folder_copy: Path) -> None:
