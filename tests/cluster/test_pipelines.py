@@ -340,3 +340,67 @@ def test_ml_serving_a_failed_smoke_test_rolls_back_what_the_run_created(cluster,
     assert serving_objects(cluster, platform, "wine-serving") == {}
     observed.append(f"  ml_serving wine v2 (smoke test fails): run {dr.state} in {dr.took:.0f}s; "
                     f"rollback deleted Deployment/Service/Ingress wine-serving")
+
+
+# --- GPU headroom: the pool admits, the cluster has no free GPU, the task waits -------------------
+
+def test_a_gpu_task_waits_pending_while_the_cluster_has_no_free_gpu_then_runs(cluster, platform, airflow, pods,
+                                                                              observed):
+    """The pool design plus the pod's Pending wait (dags/README.md, "GPU headroom"): the GPU pool has
+    free slots, but pods outside Airflow hold every GPU of the cluster. The task's pod is created and
+    waits Pending (Unschedulable: Insufficient nvidia.com/gpu) instead of failing, bounded by the
+    task's schedule_timeout_seconds (120 s here, 3600 s in the platform), and runs as soon as the
+    GPUs are free. The task instance is `running` meanwhile (the operator's wait, in its worker)."""
+    import threading
+
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from kubernetes import client
+
+    ns = cluster.namespace("gpu-blockers", labels=pl.pss_labels("baseline"))
+    blockers = []
+    for node in sorted(pl.GPU_NODES):  # bound directly to the node: the scheduler counts their GPUs
+        name = f"blocker-{node}"
+        cluster.core.create_namespaced_pod(ns, client.V1Pod(
+            metadata=client.V1ObjectMeta(name=name, annotations={pl.DELAY_ANNOTATION: "1h"}),
+            spec=client.V1PodSpec(node_name=node, restart_policy="Never", containers=[client.V1Container(
+                name="c", image="registry.invalid/blocker:1",
+                resources=client.V1ResourceRequirements(limits={pl.GPU: "8"}, requests={pl.GPU: "8"}))])))
+        blockers.append(name)
+    seen: dict[str, Any] = {}
+
+    def free_gpus_once_the_task_waits() -> None:
+        deadline = time.monotonic() + 110
+        while time.monotonic() < deadline and "pod" not in seen:
+            for p in cluster.core.list_namespaced_pod(TASKS_NS, label_selector="dag_id=run_job").items:
+                conds = [c for c in p.status.conditions or [] if c.type == "PodScheduled" and c.status == "False"]
+                if p.status.phase == "Pending" and conds and conds[0].reason == "Unschedulable":
+                    time.sleep(2)  # the operator is in its wait now
+                    with create_session() as session:  # the states of job_gpu_8 in every run so far
+                        states_now = [str(ti.state).rsplit(".", 1)[-1].lower() for ti in
+                                      session.query(TaskInstance).filter_by(dag_id="run_job", task_id="job_gpu_8")]
+                    seen.update(pod=p.metadata.name, message=conds[0].message, ti_states=states_now)
+                    break
+            time.sleep(0.5)
+        for name in blockers:  # the GPUs become free (whether or not the wait was seen)
+            cluster.core.delete_namespaced_pod(name, ns, grace_period_seconds=0)
+
+    freer = threading.Thread(target=free_gpus_once_the_task_waits, daemon=True)
+    freer.start()
+    try:
+        dr = run(airflow, "run_job", {"image": "trainer", "tag": "1.0.0", "command": ["mlops-trainer", "--version"],
+                                      "profile": "gpu-8"})
+    finally:
+        freer.join(timeout=130)
+    st = states(dr)
+    assert "pod" in seen, "the task's pod never waited Unschedulable (the blockers did not hold the GPUs)"
+    assert "nvidia.com/gpu" in seen["message"], seen
+    assert "running" in seen["ti_states"], seen  # while its pod waited: not failed, not retried
+    assert dr.state == "success", st
+    tries = {ti.task_id: ti.try_number for ti in dr.get_task_instances()}
+    assert tries["job_gpu_8"] == 1, "it waited; it did not fail and retry"
+    got = pods_of(pods, "run_job", dr, observed, "run_job gpu-8 while other pods hold every GPU")
+    (r,) = [r for r in got if r.labels["task_id"] == "job_gpu_8"]
+    assert r.name == seen["pod"] and r.phase == "Succeeded", r.describe()
+    observed.append(f"    job_gpu_8 waited Pending, task running (Unschedulable: {seen['message'][:60]}...), "
+                    "then ran; no retry")

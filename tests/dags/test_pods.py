@@ -171,3 +171,16 @@ def test_run_job_uses_the_conf_safely(built) -> None:
     env_vars = {e["name"]: e.get("value") for e in container["env"]}
     assert env_vars["MY_SETTING"] == "a b; $(not a shell)"  # a value, never shell code
     assert pod["spec"]["activeDeadlineSeconds"] == 600
+
+
+def test_gpu_tasks_wait_for_gpus_a_bounded_documented_time(built) -> None:
+    """GPU headroom (dags/README.md): a GPU pod the cluster cannot place yet waits Pending, at most
+    schedule_timeout_seconds (3600 s; CPU 600 s), then the try fails and the retries take over."""
+    env, pods = built
+    profiles = env.platform["profiles"]
+    for label, _dag, task, _index, _conf, pod in pods:
+        gpus = profiles[_profile(pod)]["gpus"]
+        timeout = task.partial_kwargs["schedule_timeout_seconds"] if hasattr(task, "partial_kwargs") else (
+            task.schedule_timeout_seconds
+        )
+        assert timeout == (3600 if gpus else 600), f"{label}: schedule_timeout_seconds {timeout}"
