@@ -81,6 +81,8 @@ class PlatformConfig:
     schedules: dict[str, str] = field(default_factory=dict)
     # Secret name -> keys tasks may reference (chart value pipelines.secrets).
     task_secrets: dict[str, list[str]] = field(default_factory=dict)
+    # Longest a GPU task's pod waits Pending for GPUs (chart value pools.gpuMaxWaitSeconds).
+    gpu_max_wait_seconds: int = 3600
 
     @property
     def profile_names(self) -> list[str]:
@@ -234,6 +236,7 @@ def parse_platform(doc: Any, where: str = PLATFORM_FILE, schema_file: str | None
         directory=str(Path(where).parent if Path(where).is_absolute() else platform_dir()),
         schedules=schedules,
         task_secrets={k: list(v) for k, v in (doc.get("taskSecrets") or {}).items()},
+        gpu_max_wait_seconds=int(doc["gpuPool"].get("maxWaitSeconds", 3600)),
     )
 
 

@@ -223,7 +223,8 @@ def pod_task_kwargs(
         "pool_slots": max(1, place.gpus),
         "on_finish_action": on_finish_action,
         "startup_timeout_seconds": startup_timeout_seconds or (900 if is_gpu else 300),
-        "schedule_timeout_seconds": schedule_timeout_seconds or (3600 if is_gpu else 600),
+        # GPU headroom: how long the pod may wait Pending for GPUs (dags/README.md, "GPU headroom")
+        "schedule_timeout_seconds": schedule_timeout_seconds or (cfg.gpu_max_wait_seconds if is_gpu else 600),
         "get_logs": True,
         "log_events_on_failure": True,
         "do_xcom_push": False,

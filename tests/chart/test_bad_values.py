@@ -81,6 +81,8 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         {"pools": {"items": [{"name": "other", "slots": 4}]}},
         ['pools.gpuPool "gpu" is not in pools.items'],
     ),
+    ("gpu-max-wait-too-short", {"pools": {"gpuMaxWaitSeconds": 5}}, ["pools", "gpuMaxWaitSeconds", "minimum"]),
+    ("gpu-max-wait-not-integer", {"pools": {"gpuMaxWaitSeconds": "1h"}}, ["pools", "gpuMaxWaitSeconds", "integer"]),
     ("unknown-key-in-profile", {"profiles": {"cpu": {"gpus": 0, "gpu": 1}}}, ["profiles", "cpu", "'gpu'"]),
     ("unknown-key-in-storage", {"storage": {"nfs": {"sever": "x"}}}, ["storage", "nfs", "'sever'"]),
     ("unknown-key-in-registry", {"registry": {"secretNames": ["x"]}}, ["registry", "'secretNames'"]),

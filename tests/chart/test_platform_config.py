@@ -58,7 +58,7 @@ def test_defaults() -> None:
     }
     assert cfg["profiles"]["gpu-2"]["podTemplateFile"] == "/opt/airflow/pod-templates/gpu-2.yaml"
     assert cfg["defaultProfile"] == "cpu"
-    assert cfg["gpuPool"] == {"name": "gpu", "slots": 8}
+    assert cfg["gpuPool"] == {"name": "gpu", "slots": 8, "maxWaitSeconds": 3600}
     assert (
         cfg["mlflow"]["trackingUri"]
         == "http://test-airflow-mlops-mlflow.airflow-mlops.svc.cluster.local:5000"
@@ -81,7 +81,7 @@ def test_reflects_the_values() -> None:
             "tasks": {"namespace": "jobs", "serviceAccountName": "runner"},
             "profiles": {"gpu-8": None, "a100-3": {"gpus": 3, "description": "three"}},
             "defaultProfile": "a100-3",
-            "pools": {"gpuPool": "gpus", "items": [{"name": "gpus", "slots": 12}]},
+            "pools": {"gpuPool": "gpus", "gpuMaxWaitSeconds": 900, "items": [{"name": "gpus", "slots": 12}]},
             "storage": {
                 "nfs": {"enabled": True, "server": "nfs", "path": "/x", "readOnly": False},
                 "workspace": {"enabled": False},
@@ -101,7 +101,7 @@ def test_reflects_the_values() -> None:
         "podTemplateFile": "/opt/airflow/pod-templates/a100-3.yaml",
     }
     assert cfg["defaultProfile"] == "a100-3"
-    assert cfg["gpuPool"] == {"name": "gpus", "slots": 12}
+    assert cfg["gpuPool"] == {"name": "gpus", "slots": 12, "maxWaitSeconds": 900}
     assert cfg["workspace"]["enabled"] is False and cfg["workspace"]["claimName"] is None
     assert cfg["datasets"] == {"enabled": True, "mountPath": "/data", "readOnly": False}
 

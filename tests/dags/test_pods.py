@@ -175,12 +175,24 @@ def test_run_job_uses_the_conf_safely(built) -> None:
 
 def test_gpu_tasks_wait_for_gpus_a_bounded_documented_time(built) -> None:
     """GPU headroom (dags/README.md): a GPU pod the cluster cannot place yet waits Pending, at most
-    schedule_timeout_seconds (3600 s; CPU 600 s), then the try fails and the retries take over."""
+    schedule_timeout_seconds (chart value pools.gpuMaxWaitSeconds, platform.json
+    gpuPool.maxWaitSeconds; CPU 600 s), then the try fails and the retries take over."""
     env, pods = built
     profiles = env.platform["profiles"]
+    bound = env.platform["gpuPool"]["maxWaitSeconds"]
+    assert 60 <= bound <= 86400
     for label, _dag, task, _index, _conf, pod in pods:
         gpus = profiles[_profile(pod)]["gpus"]
         timeout = task.partial_kwargs["schedule_timeout_seconds"] if hasattr(task, "partial_kwargs") else (
             task.schedule_timeout_seconds
         )
-        assert timeout == (3600 if gpus else 600), f"{label}: schedule_timeout_seconds {timeout}"
+        assert timeout == (bound if gpus else 600), f"{label}: schedule_timeout_seconds {timeout}"
+
+
+def test_a_bad_gpu_wait_bound_is_refused_naming_the_key(platform_envs) -> None:
+    from mlops_platform.config import PlatformConfigError, parse_platform
+
+    env = platform_envs["production.example"]
+    doc = {**env.platform, "gpuPool": {**env.platform["gpuPool"], "maxWaitSeconds": 5}}
+    with pytest.raises(PlatformConfigError, match="gpuPool.maxWaitSeconds"):
+        parse_platform(doc, "platform.json", str(env.directory / "platform.schema.json"))

@@ -171,7 +171,7 @@ charts/airflow-mlops/README.md and typed in files/platform.schema.json.
     "pullPolicy" .Values.images.pullPolicy)
   "profiles" $profiles
   "defaultProfile" .Values.defaultProfile
-  "gpuPool" (dict "name" .Values.pools.gpuPool "slots" (int (default 0 $gpuPool.slots)))
+  "gpuPool" (dict "name" .Values.pools.gpuPool "slots" (int (default 0 $gpuPool.slots)) "maxWaitSeconds" (int (default 3600 .Values.pools.gpuMaxWaitSeconds)))
   "mlflow" (dict "trackingUri" (include "airflow-mlops.mlflow.trackingUri" .))
   "workspace" (dict
     "enabled" .Values.storage.workspace.enabled
