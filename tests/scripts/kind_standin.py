@@ -221,6 +221,15 @@ def kubectl(args: list[str]) -> int:
         return 0 if load("applied-urls.json", []) else 1
     elif verb == ["get", "endpointslices"]:
         print("10.244.0.7")
+    elif verb == ["label", "namespace"]:
+        if rest[2] not in load("namespaces.json", []):
+            print(f'Error from server (NotFound): namespaces "{rest[2]}" not found', file=sys.stderr)
+            return 1
+        labels = load("namespace-labels.json", {})
+        for pair in (a for a in rest[3:] if "=" in a and not a.startswith("-")):
+            key, _, value = pair.partition("=")
+            labels.setdefault(rest[2], {})[key] = value
+        save("namespace-labels.json", labels)
     elif verb == ["get", "namespace"]:
         return 0 if rest[2] in load("namespaces.json", []) else 1
     elif verb == ["create", "namespace"]:

@@ -124,6 +124,10 @@ def test_kind_up_twice(env) -> None:
         c["args"][2] for c in calls if c["tool"] == "kind" and c["args"][:2] == ["load", "docker-image"]
     )
     assert loaded == built
+    # the model servers' namespace exists and enforces Pod Security "restricted"
+    assert {"mlops", "mlops-serving"} <= set(json.loads((state / "namespaces.json").read_text()))
+    ns_labels = json.loads((state / "namespace-labels.json").read_text())
+    assert ns_labels["mlops-serving"]["pod-security.kubernetes.io/enforce"] == "restricted"
     # Secrets: values/kind.yaml's, the git server's, the deploy key (by the bootstrap)
     secrets = {p.name for p in (state / "secrets").iterdir()}
     assert {
