@@ -132,10 +132,13 @@ def test_gpu_pod_is_scheduled_on_a_gpu_node_and_runs(cluster, ns):
         node_selector=GPU_SELECTOR,
         tolerations=[GPU_TOLERATION],
     ))
-    running = cluster.wait_for("pod gpu-1 Running", lambda: pod_phase(cluster, "gpu-1", "Running"), timeout=30)
-    assert running.spec.node_name in GPU_NODES
-    assert all(s.ready for s in running.status.container_statuses)
-    assert running.status.pod_ip
+    try:
+        running = cluster.wait_for("pod gpu-1 Running", lambda: pod_phase(cluster, "gpu-1", "Running"), timeout=30)
+        assert running.spec.node_name in GPU_NODES
+        assert all(s.ready for s in running.status.container_statuses)
+        assert running.status.pod_ip
+    finally:  # a Running pod keeps its GPU for the whole session (the capacity test counts on all 16)
+        cluster.core.delete_namespaced_pod("gpu-1", ns, grace_period_seconds=0)
 
 
 def test_gpu_pod_without_toleration_or_with_too_many_gpus_stays_pending(cluster, ns):

@@ -66,6 +66,18 @@ def cluster_gpus(cluster) -> dict[str, int]:
             if int((n.status.allocatable or {}).get(pl.GPU, 0))}
 
 
+def gpu_holders(cluster) -> list[str]:
+    """Pods of any namespace that hold GPUs now (bound, not finished): what else uses the 16 GPUs."""
+    held = []
+    for p in cluster.core.list_pod_for_all_namespaces().items:
+        if not p.spec.node_name or p.status.phase in ("Succeeded", "Failed"):
+            continue
+        count = sum(int(((c.resources and c.resources.limits) or {}).get(pl.GPU, 0)) for c in p.spec.containers)
+        if count:
+            held.append(f"{p.metadata.namespace}/{p.metadata.name} ({count} on {p.spec.node_name})")
+    return held
+
+
 def wait_runs(af: svc.Airflow, runs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
     deadline = time.monotonic() + RUN_TIMEOUT
     states: dict[tuple[str, str], str] = {}
@@ -90,6 +102,12 @@ def test_the_gpu_pool_admits_no_more_than_the_cluster_places(cluster, platform, 
     gpus = cluster_gpus(cluster)
     pools = json.loads(chart_pools(cluster, platform))
     assert pools[pool]["slots"] == slots == sum(gpus.values()) == 16, (pools, gpus)
+    # the pool counts every GPU of the cluster as its own: a pod of another test still holding GPUs
+    # would make the cluster smaller than the pool and this test's verdict wrong
+    try:
+        cluster.wait_for("no other pod holds GPUs", lambda: not gpu_holders(cluster), timeout=60)
+    except Exception as exc:
+        raise AssertionError(f"GPUs held before the test starts: {gpu_holders(cluster)}") from exc
 
     root = tmp_path_factory.mktemp("capacity-airflow")
     rec = pl.PodRecorder(cluster.api, TASKS_NS)
