@@ -49,6 +49,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .common import schema_problems
+
 DEFAULT_CONN_ID = "ngc_basecommand"
 CONN_TYPE = "ngc"
 DEFAULT_API_URL = "https://api.ngc.nvidia.com"
@@ -758,11 +760,8 @@ def load_basecommand(directory: str) -> BaseCommandSettings:
 
         schema = json.loads(schema_path.read_text(encoding="utf-8"))
         validator = jsonschema.validators.validator_for(schema)(schema)
-        errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
-        if errors:
-            shown = "; ".join(
-                f"key {'.'.join(str(p) for p in e.absolute_path) or '(document)'!r}: {e.message}" for e in errors
-            )
+        shown = schema_problems(validator, doc)
+        if shown:
             raise BaseCommandConfigError(f"{path}: {shown}")
     return parse_basecommand(doc, str(path))
 

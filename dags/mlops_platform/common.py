@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -68,3 +69,17 @@ def as_cleanup(task: Any) -> Any:
     task.trigger_rule = "all_done"
     task.is_teardown = True
     return task
+
+
+def dotted_key(path: Sequence[Any]) -> str:
+    """A JSON path as `a.b.0` (`(document)` for the root)."""
+    return ".".join(str(p) for p in path) or "(document)"
+
+
+def schema_problems(
+    validator: Any, doc: Any, key: Callable[[Sequence[Any]], str] = dotted_key, limit: int | None = None
+) -> str:
+    """Every JSON-schema error of `doc` as `key 'a.b': message`, in path order, joined by '; '
+    (at most `limit`); '' when `doc` is valid."""
+    errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
+    return "; ".join(f"key {key(e.absolute_path)!r}: {e.message}" for e in errors[:limit])

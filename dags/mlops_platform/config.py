@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .common import schema_problems
+
 DEFAULT_PLATFORM_DIR = "/opt/airflow/platform"
 PLATFORM_FILE = "platform.json"
 # The JSON schema of platform.json, shipped by the chart in the same ConfigMap.
@@ -143,10 +145,6 @@ def platform_dir() -> Path:
     return Path(os.environ.get(PLATFORM_DIR_ENV) or DEFAULT_PLATFORM_DIR)
 
 
-def _key(path: Any) -> str:
-    return ".".join(str(p) for p in path) or "(document)"
-
-
 @functools.cache
 def _validator(schema_file: str) -> Any:
     import jsonschema
@@ -181,9 +179,8 @@ def parse_platform(doc: Any, where: str = PLATFORM_FILE, schema_file: str | None
         )
 
     validator = _validator(schema_file or str(platform_dir() / SCHEMA_FILE))
-    errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
-    if errors:
-        shown = "; ".join(f"key {_key(e.absolute_path)!r}: {e.message}" for e in errors)
+    shown = schema_problems(validator, doc)
+    if shown:
         raise PlatformConfigError(f"{where}: {shown}")
     # Cross-field rules.
     if doc["defaultProfile"] not in doc["profiles"]:

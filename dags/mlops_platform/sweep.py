@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .common import path_segment
+from .common import path_segment, schema_problems
 from .params import MODEL_TYPES
 
 # Estimators with a random_state (knn has none: its variants could not differ by seed).
@@ -98,9 +98,8 @@ def check_variants(variants: Any, profiles: Sequence[str], where: str) -> list[d
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(variants_schema(profiles))
-    errors = sorted(validator.iter_errors(variants), key=lambda e: [str(p) for p in e.absolute_path])
-    if errors:
-        shown = "; ".join(f"key {_error_key(e.absolute_path)!r}: {e.message}" for e in errors[:5])
+    shown = schema_problems(validator, variants, key=_error_key, limit=5)
+    if shown:
         raise SweepConfigError(f"{where}: {shown}")
     names = [v["name"] for v in variants if "name" in v]
     dupes = sorted({n for n in names if names.count(n) > 1})

@@ -37,6 +37,7 @@ import requests
 
 from tests.support import net, postgres, processes
 from tests.support.paths import DAGS_DIR, REPO
+from tests.support.platform_env import write_platform_files
 
 AIRFLOW = REPO / ".venv" / "bin" / "airflow"
 
@@ -135,10 +136,8 @@ def dag_folder(dest: Path, dag_files: list[str]) -> Path:
 def platform_files_with_tracking_uri(platform, dest: Path, tracking_uri: str) -> Path:
     """A copy of the chart's platform files (platform.json, its schema, ...) whose MLflow tracking
     URI is the stand-in's."""
-    shutil.copytree(platform.directory, dest, dirs_exist_ok=True)
-    doc = json.loads((dest / "platform.json").read_text())
-    doc["mlflow"]["trackingUri"] = tracking_uri
-    (dest / "platform.json").write_text(json.dumps(doc, indent=2))
+    mlflow = {**platform.platform["mlflow"], "trackingUri": tracking_uri}
+    write_platform_files(platform.directory, dest, platform.platform, mlflow=mlflow)
     return dest
 
 

@@ -54,6 +54,18 @@ def platform_dirs(directory: Path, templates_dir: Path) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def write_platform_files(source: Path, directory: Path, platform: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """Copy the platform ConfigMap's files (platform.json, its schema, ...) from `source` to
+    `directory`, platform.json being `platform` with these top-level keys replaced; returns it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for item in source.iterdir():
+        if item.is_file():
+            (directory / item.name).write_bytes(item.read_bytes())
+    doc = {**copy.deepcopy(platform), **changes}
+    (directory / "platform.json").write_text(json.dumps(doc))
+    return doc
+
+
 @dataclass
 class PlatformEnv:
     """One environment file rendered: where its platform.json and pod templates were written."""
@@ -75,12 +87,7 @@ class PlatformEnv:
         The other files of the platform ConfigMap (the schema platform.json is read with) are copied;
         the pod templates are shared.
         """
-        directory.mkdir(parents=True, exist_ok=True)
-        for item in self.directory.iterdir():
-            if item.is_file():
-                (directory / item.name).write_bytes(item.read_bytes())
-        doc = {**copy.deepcopy(self.platform), **changes}
-        (directory / "platform.json").write_text(json.dumps(doc))
+        doc = write_platform_files(self.directory, directory, self.platform, **changes)
         return PlatformEnv(name or self.name, directory, self.templates_dir, doc, self.pod_templates, self.objects)
 
 
