@@ -243,11 +243,13 @@ $(KIND_VENV_STAMP): $(KIND_LOCK)
 KUBERNETES_VERSION := v1.35.4
 ETCD_VERSION       := v3.6.16
 KWOK_VERSION       := v0.7.0
+# CNCF distribution: the registry with htpasswd auth and TLS of the test tiers (tools/control-plane/registry)
+REGISTRY_VERSION   := v3.1.2
 CLUSTER_DIR        ?= $(REPO)/.cluster/local
 
 .PHONY: cluster-tools
-cluster-tools: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok into ./bin (pinned; needs Go)
-	@$(MAKE) -j2 $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kwok
+cluster-tools: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and the registry into ./bin (pinned; needs Go)
+	@$(MAKE) -j2 $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kwok $(BIN)/registry
 
 # One go build links the three Kubernetes binaries (kube-apiserver stands for all of them).
 $(BIN)/kube-apiserver: FORCE
@@ -255,6 +257,10 @@ $(BIN)/kube-apiserver: FORCE
 
 $(BIN)/etcd: FORCE
 	@scripts/cluster-tools etcd $(ETCD_VERSION) $(BIN)
+
+# registry and registry-htpasswd (scripts/cluster/registry.py runs them)
+$(BIN)/registry: FORCE
+	@scripts/cluster-tools registry $(REGISTRY_VERSION) $(BIN)
 
 $(BIN)/kwok: FORCE
 	@scripts/install-go-tool sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok $(KWOK_VERSION) $(BIN)
