@@ -94,6 +94,21 @@ def check_yaml_template(text: str, params: Collection[str]) -> None:
     """Raise TemplateNotAllowed unless every expression of `text` is on the YAML allow-list."""
     if not has_template(text):
         return
+    problem = _yaml_problem(text, tuple(params))
+    if problem:
+        raise TemplateNotAllowed(problem)
+
+
+@functools.lru_cache(maxsize=4096)
+def _yaml_problem(text: str, params: tuple[str, ...]) -> str | None:
+    try:
+        _check_yaml_tree(text, params)
+    except TemplateNotAllowed as exc:
+        return str(exc)
+    return None
+
+
+def _check_yaml_tree(text: str, params: Collection[str]) -> None:
     from jinja2 import nodes
 
     tree = _parse(text)
@@ -159,6 +174,22 @@ def check_operator_template(text: str, allow: Collection[str] = ()) -> None:
     """Raise TemplateNotAllowed when `text` reads a denied name (not opted in with `allow`)."""
     if not has_template(text):
         return
+    problem = _operator_problem(text, tuple(sorted(allow)))
+    if problem:
+        raise TemplateNotAllowed(problem)
+
+
+@functools.lru_cache(maxsize=4096)
+def _operator_problem(text: str, allow: tuple[str, ...]) -> str | None:
+    """The reason `text` is refused, or None (cached: DAG files repeat the same templates)."""
+    try:
+        _check_operator_tree(text, allow)
+    except TemplateNotAllowed as exc:
+        return str(exc)
+    return None
+
+
+def _check_operator_tree(text: str, allow: Collection[str]) -> None:
     from jinja2 import nodes
 
     denied = set(OPT_IN_NAMES) - set(allow)

@@ -57,7 +57,7 @@ PARAM_KINDS = ("dataset", "model_type", "model_name", "relative_path", "string",
 MAX_FILE_BYTES = 64 * 1024
 MAX_DEPTH = 12  # nesting of YAML collections (a pipeline needs 6)
 MAX_NODES = 20_000  # YAML nodes after alias expansion (the shipped files have < 200)
-MAX_SECONDS = 2.0  # reading + checking one file; a slower file is refused, the others still load
+MAX_SECONDS = 5.0  # reading + checking + building one file; a slower file is refused, the others still load
 MAX_ERROR_CHARS = 2000  # of one file's error message
 # A string param's `pattern`: the safe subset (see _check_pattern).
 MAX_PATTERN_CHARS = 255
@@ -247,22 +247,15 @@ def _schema_message(error: Any) -> str:
     return f"{shown} {what}"
 
 
-class _Loader(yaml.SafeLoader):
-    """`yaml.safe_load` with bounds: duplicate keys and non-string keys refused, nesting depth
-    bounded while composing, and the node count after alias expansion bounded before any value
-    is built (a YAML alias bomb is a small file whose expansion does not fit in memory)."""
+# libyaml's parser (C) when PyYAML has it, else the Python one: the same safe constructors.
+_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    depth = 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            mark = self.peek_event().start_mark
-            raise _Refused(f"line {mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
+class _Loader(_BASE_LOADER):  # type: ignore[misc,valid-type]
+    """`yaml.safe_load` with bounds: duplicate keys, merge keys and non-string keys refused; the
+    composed node graph is checked for depth and for its size with every alias expanded before
+    any value is built (a YAML alias bomb is a small file whose expansion does not fit in
+    memory). libyaml itself refuses nesting deeper than 1000 levels while parsing."""
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         seen: set[Any] = set()
@@ -286,24 +279,40 @@ class _Refused(Exception):
     """A bound of the reader was exceeded (turned into a YamlPipelineError naming the file)."""
 
 
-def _expanded_nodes(root: Any) -> int:
-    """Nodes of the document with every alias expanded, counted over the shared node graph."""
-    memo: dict[int, int] = {}
+def _check_nodes(root: Any) -> None:
+    """Depth at most MAX_DEPTH and at most MAX_NODES nodes with every alias expanded, computed
+    over the shared node graph (each distinct node visited once; an alias is a shared node)."""
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    # Iterative post-order walk: (node, depth, children done?).
+    stack: list[tuple[Any, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _Refused(f"line {node.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
+        children = _children(node)
+        if not done:
+            if id(node) in size:
+                continue
+            # A node on the current path (a recursive alias) counts as too big and too deep.
+            size[id(node)], height[id(node)] = MAX_NODES + 1, MAX_DEPTH + 1
+            stack.append((node, depth, True))
+            stack.extend((c, depth + 1, False) for c in children)
+            continue
+        size[id(node)] = min(MAX_NODES + 1, 1 + sum(size[id(c)] for c in children))
+        height[id(node)] = 1 + max((height[id(c)] for c in children), default=0)
+    if size[id(root)] > MAX_NODES:
+        raise _Refused(f"more than {MAX_NODES} YAML nodes once its aliases are expanded")
+    if height[id(root)] > MAX_DEPTH:
+        raise _Refused(f"nested deeper than {MAX_DEPTH} levels once its aliases are expanded")
 
-    def count(node: Any) -> int:
-        if id(node) in memo:
-            return memo[id(node)]
-        memo[id(node)] = MAX_NODES + 1  # a cycle (recursive alias) counts as too big
-        if isinstance(node, yaml.MappingNode):
-            total = 1 + sum(count(k) + count(v) for k, v in node.value)
-        elif isinstance(node, yaml.SequenceNode):
-            total = 1 + sum(count(v) for v in node.value)
-        else:
-            total = 1
-        memo[id(node)] = min(total, MAX_NODES + 1)
-        return memo[id(node)]
 
-    return count(root)
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _read_text(path: Path) -> str:
@@ -326,8 +335,7 @@ def load_yaml(text: str) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        if _expanded_nodes(node) > MAX_NODES:
-            raise _Refused(f"more than {MAX_NODES} YAML nodes once its aliases are expanded")
+        _check_nodes(node)
         return loader.construct_document(node)
     finally:
         loader.dispose()
@@ -705,6 +713,12 @@ def load_pipelines(namespace: dict[str, Any], dags_dir: str | Path) -> dict[str,
     cfg = load_platform()
     built: dict[str, Any] = {}
     files, errors = _entries(dags_dir)
+    if files:  # imports first, so a file's time bound measures the file, not the imports
+        import jsonschema  # noqa: F401
+
+        from . import params, pods  # noqa: F401
+
+        _dag_builder()
     errors = [f"{PIPELINES_DIR}/{e}" for e in errors]
     for path in files:
         started = time.monotonic()
