@@ -287,7 +287,7 @@ def job_spec(
             f"time_limit_seconds {time_limit_seconds} is outside {MIN_TIME_LIMIT}..{MAX_TIME_LIMIT}"
         )
     if not isinstance(result_dir, str) or not MOUNT_PATTERN.match(result_dir):
-        raise BaseCommandConfigError(f"result_dir {result_dir!r} must be an absolute path without '..'")
+        raise BaseCommandConfigError(f"result_dir {excerpt(result_dir)}: {MOUNT_PATTERN.describe()} (never / or a system directory)")
     ds: list[tuple[str, str]] = []
     named: list[tuple[str, str]] = []
     for i, item in enumerate(datasets or []):
@@ -296,7 +296,7 @@ def job_spec(
                 f"datasets[{i}] must be {{'name': ..., 'mount': '/path'}} or {{'id': ..., 'mount': '/path'}}, got {item!r}"
             )
         if not isinstance(item["mount"], str) or not MOUNT_PATTERN.match(item["mount"]):
-            raise BaseCommandConfigError(f"datasets[{i}].mount {item['mount']!r} must be an absolute path")
+            raise BaseCommandConfigError(f"datasets[{i}].mount {excerpt(item['mount'])}: {MOUNT_PATTERN.describe()} (never / or a system directory)")
         if "name" in item:
             if not isinstance(item["name"], str) or not DATASET_NAME_PATTERN.match(item["name"]):
                 raise BaseCommandConfigError(
@@ -315,7 +315,7 @@ def job_spec(
         if not isinstance(item["id"], str) or not WORKSPACE_ID_PATTERN.match(item["id"]):
             raise BaseCommandConfigError(f"workspaces[{i}].id {item['id']!r} is not a workspace id")
         if not isinstance(item["mount"], str) or not MOUNT_PATTERN.match(item["mount"]):
-            raise BaseCommandConfigError(f"workspaces[{i}].mount {item['mount']!r} must be an absolute path")
+            raise BaseCommandConfigError(f"workspaces[{i}].mount {excerpt(item['mount'])}: {MOUNT_PATTERN.describe()} (never / or a system directory)")
         mode = item.get("mode", "RW")
         if mode not in ("RO", "RW"):
             raise BaseCommandConfigError(f"workspaces[{i}].mode {mode!r} must be RO or RW")

@@ -579,6 +579,14 @@ def _task_kwargs(path: Path, cfg: PlatformConfig, task_id: str, spec: Mapping[st
                 f"{_where(path, task_id, f'secret_env.{name}')}: {ref!r} is not in the chart's "
                 f"pipelines.secrets allow-list ({', '.join(cfg.secret_refs) or 'empty in this environment'})"
             )
+    for key in ("cpu", "memory"):
+        if key in spec:
+            from .pods import resources_for
+
+            try:
+                resources_for(cfg.profile(spec["profile"]), **{key: spec[key]})
+            except ValueError as exc:
+                raise YamlPipelineError(f"{_where(path, task_id, key)}: {str(exc)[:500]}") from None
     extra: dict[str, Any] = {}
     if "timeout_seconds" in spec:
         extra["timeout_seconds"] = spec["timeout_seconds"]
@@ -602,7 +610,7 @@ def _task_kwargs(path: Path, cfg: PlatformConfig, task_id: str, spec: Mapping[st
             **extra,
         )
     except ValueError as exc:  # the helpers' own checks (same messages as for Python DAGs)
-        raise YamlPipelineError(f"{_shown(path.name)}: {str(exc)[:500]}") from None
+        raise YamlPipelineError(f"{_shown(path.name)}: task {task_id!r}: {str(exc)[:500]}") from None
     kwargs.pop("task_id")
     return kwargs
 

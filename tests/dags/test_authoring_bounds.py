@@ -363,7 +363,7 @@ def test_yaml_task_resources_only_narrow_the_profile(tmp_path, kind) -> None:
     dag = _build(tmp_path, _task("      cpu: 100m\n", body="      profile: gpu-1\n      command: [mlops-trainer]\n"))
     limits = build_pod(dag, dag.get_task("step"))["spec"]["containers"][0]["resources"]["limits"]
     assert {"cpu", "memory", "nvidia.com/gpu"} <= set(limits), limits
-    _refused(tmp_path, _task("      memory: 1Ti\n"), "memory limit '1Ti' is above the profile's")
+    _refused(tmp_path, _task("      memory: 1Ti\n"), "task 'step': key 'memory'", "memory limit '1Ti' is above the profile's")
 
 
 def test_a_rendered_pod_that_drops_a_limit_is_refused(kind) -> None:
