@@ -13,6 +13,7 @@ From Python (the repository root on ``sys.path``)::
     reg.username, reg.password   # generated once per state directory, never printed
     reg.ca_cert       # the CA that signed the serving certificate (give it to the client)
     reg.dockerconfigjson()       # a kubernetes.io/dockerconfigjson payload for these credentials
+    reg.containerd_hosts_toml()  # containerd's hosts.toml: pull over TLS verified with ca_cert
     reg.chart_values("mlops")    # values that point the chart's images and pull secret here
     with reg.docker_config() as cfg:  # a throw-away DOCKER_CONFIG logged in to the registry
         subprocess.run(["docker", "--config", cfg, "push", ref], check=True)
@@ -122,6 +123,13 @@ class Registry:
             "airflow": {"images": {"airflow": {"repository": f"{prefix}/airflow"}},
                         "imagePullSecrets": [secret_name]},
         }
+
+    def containerd_hosts_toml(self) -> str:
+        """containerd's ``hosts.toml`` for this registry (the file
+        ``<config_path>/<host:port>/hosts.toml`` of its CRI registry ``config_path``): pulls over
+        TLS verified with ``ca_cert``. The credentials come from the pod's pull secret."""
+        return (f'server = "https://{self.host}"\n\n[host."https://{self.host}"]\n'
+                f'  capabilities = ["pull", "resolve"]\n  ca = "{self.ca_cert}"\n')
 
     @contextlib.contextmanager
     def docker_config(self) -> Iterator[str]:

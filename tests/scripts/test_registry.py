@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -123,6 +124,9 @@ def test_dockerconfigjson_and_chart_values(reg) -> None:
     cfg = json.loads(reg.dockerconfigjson())
     entry = cfg["auths"][reg.host]
     assert base64.b64decode(entry["auth"]).decode() == f"{reg.username}:{reg.password}"
+    hosts = tomllib.loads(reg.containerd_hosts_toml())
+    assert hosts["server"] == reg.url
+    assert hosts["host"][reg.url] == {"capabilities": ["pull", "resolve"], "ca": str(reg.ca_cert)}
     overlay = reg_mod.values_file(reg, reg.dir / "values.yaml")
     assert oct(overlay.stat().st_mode & 0o777) == "0o600"
     objects = [d for d in yaml.safe_load_all(helm_template(
