@@ -13,7 +13,7 @@ from tests.dags import policy
 HERE = Path(__file__).resolve().parent
 
 
-def _rule_uses() -> dict[str, list[str]]:
+def rule_uses() -> dict[str, list[str]]:
     """Rule id -> the tests of tests/dags marked with it (`@rule("<id>", ...)`)."""
     uses: dict[str, list[str]] = {}
     for path in sorted(HERE.glob("test_*.py")):
@@ -37,7 +37,7 @@ def test_the_readme_lists_every_rule_and_no_other() -> None:
 
 
 def test_every_rule_has_a_test_and_every_marked_test_a_rule() -> None:
-    uses = _rule_uses()
+    uses = rule_uses()
     assert set(uses) - set(policy.RULES) == set(), "@rule ids that RULES does not define"
     untested = sorted(set(policy.RULES) - set(uses))
     assert untested == [], f"rules of RULES no test enforces (mark one with @rule): {untested}"
