@@ -71,7 +71,7 @@ FORCE:
 # (--no-deps: the lock is the whole set; pip check proves it consistent), then MORE pip arguments
 # (an editable package); touches the stamp target.
 define venv_from_lock
-	@echo "venv: building $(1) from $(2)"
+	@echo "venv: building $(1) from $(2)" >&2
 	@rm -rf $(1)
 	@$(PYTHON) -m venv $(1)
 	@$(1)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
@@ -120,17 +120,21 @@ $(VENV_POLICY_STAMP): $(POLICY_LOCK)
 
 # --- official chart --------------------------------------------------------------------
 
+# The helm the fast loops (deps, template, test-chart, test-dags) run: ./bin/helm when built for
+# HELM_VERSION, else a helm on PATH whose `helm version` is HELM_VERSION, else ./bin/helm built
+# (Go). Prints its path; every message on stderr, as for every step of deps and tools.
+PINNED_HELM = GO_LDFLAGS="$(strip $(HELM_LDFLAGS))" scripts/pinned-helm $(HELM_VERSION) $(BIN)
+
 .PHONY: deps
 deps: ## Put the official Airflow chart 1.20.0 into charts/ (from AIRFLOW_CHART_ARCHIVE, else downloaded)
 	@scripts/chart-deps --preflight $(CHART)
-	@$(MAKE) $(BIN)/helm
-	@scripts/chart-deps $(CHART)
+	@helm=$$($(PINNED_HELM)); HELM=$$helm scripts/chart-deps $(CHART)
 
 .PHONY: template
 template: deps ## Render the whole umbrella for a values file: make template ENV=values/production.example.yaml [RELEASE= NAMESPACE= HELM_ARGS=]
 	@test -n "$(ENV)" || { echo "template: set ENV=<values file>, e.g. make template ENV=values/production.example.yaml" >&2; exit 2; }
 	@test -f "$(ENV)" || { echo "template: ENV=$(ENV): no such values file" >&2; exit 2; }
-	@helm template $(or $(RELEASE),mlops) $(CHART) --namespace $(or $(NAMESPACE),mlops) --values $(ENV) $(HELM_ARGS)
+	@helm=$$($(PINNED_HELM)); "$$helm" template $(or $(RELEASE),mlops) $(CHART) --namespace $(or $(NAMESPACE),mlops) --values $(ENV) $(HELM_ARGS)
 
 # --- lint ---------------------------------------------------------------------------------
 
@@ -181,13 +185,18 @@ bench-dags: tools venv ## DAG parse time per file and for the whole folder (targ
 bench-cluster: tools venv ## GPU task pods on the control plane: >=50 kwok GPU nodes, >=500 pods; placement rate, start->Running p50/p99, GPU utilisation (BENCH_ARGS="--nodes 50 --pods 500")
 	@$(VENV)/bin/python -m tests.bench.bench_cluster $(BENCH_ARGS)
 
+# The fast loops need helm (PINNED_HELM) and .venv, nothing of `make tools` (kind, kube-score, the
+# control plane).
 .PHONY: test-chart
-test-chart: tools venv ## Only the chart and values tests
-	@$(VENV)/bin/pytest tests/chart tests/values $(PYTEST_ARGS)
+test-chart: deps venv ## Only the chart and values tests
+	@helm=$$($(PINNED_HELM)); HELM=$$helm $(VENV)/bin/pytest tests/chart tests/values $(PYTEST_ARGS)
 
+# VALUES (values files, space-separated) and DAGS (a DAG folder): check your own; then only the
+# rules every DAG folder follows run (tests/dags/policy.py, written in dags/README.md).
 .PHONY: test-dags
-test-dags: tools venv ## Only the DAG tests (tests/dags: every DAG file of dags/ discovered, imported, its pods built and checked)
-	@$(VENV)/bin/pytest tests/dags $(PYTEST_ARGS)
+test-dags: deps venv ## Only the DAG tests: dags/ discovered, imported, pods built and checked; yours: VALUES=<values files> DAGS=<DAG folder>
+	@helm=$$($(PINNED_HELM)); HELM=$$helm MLOPS_DAG_VALUES="$(VALUES)" MLOPS_DAG_FOLDER="$(DAGS)" \
+	  $(VENV)/bin/pytest tests/dags $(PYTEST_ARGS)
 
 # --- images: docker build of images/* and the container tier ---------------------------------
 # A private Docker engine (Debian's docker.io, installed when missing; own socket and directories:

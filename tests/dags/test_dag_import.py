@@ -7,26 +7,28 @@ from pathlib import Path
 
 import pytest
 
+from tests.dags.policy import rule
 from tests.support import paths
-from tests.support.platform_env import DAG_FILES, PlatformEnv, load_dagbag
+from tests.support.platform_env import DAG_FILES, DAG_FOLDER, PlatformEnv, load_dagbag
 
 # The DAG file that builds one DAG per YAML file of pipelines/ (mlops_platform/yaml_pipelines.py).
 YAML_LOADER = "yaml_pipelines"
 
 
-def yaml_dags(dag_dir: Path = paths.DAGS_DIR) -> set[str]:
+def yaml_dags(dag_dir: Path = DAG_FOLDER) -> set[str]:
     from mlops_platform.yaml_pipelines import pipeline_files
 
     return {p.stem for p in pipeline_files(dag_dir)}
 
 
-def expected_dags(dag_dir: Path = paths.DAGS_DIR) -> set[str]:
+def expected_dags(dag_dir: Path = DAG_FOLDER) -> set[str]:
     """The DAG ids the folder should produce, discovered rather than listed: one DAG per
     `*.py` file of the DAG folder, named like the file, and one per YAML file of `pipelines/`,
     named like that file (adding a pipeline needs no test edit)."""
     return ({p.stem for p in sorted(dag_dir.glob("*.py"))} - {YAML_LOADER}) | yaml_dags(dag_dir)
 
 
+@rule("imports", "one-dag-per-file")
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_imports(dag_file: Path, platform_env: PlatformEnv) -> None:
     bag = load_dagbag(dag_file, platform_env)
@@ -38,6 +40,7 @@ def test_dag_file_imports(dag_file: Path, platform_env: PlatformEnv) -> None:
     assert next(iter(bag.dags)) == dag_file.stem, "the DAG id is the file name"
 
 
+@rule("imports", "one-dag-per-file")
 def test_the_folder_has_every_pipeline(dagbags) -> None:
     for name, bag in dagbags.items():
         assert bag.import_errors == {}, name
@@ -76,6 +79,7 @@ def test_helper_package_is_not_parsed_as_dags() -> None:
     assert "mlops_platform/" in (paths.DAGS_DIR / ".airflowignore").read_text().splitlines()
 
 
+@rule("serializes")
 def test_dags_serialize(dagbags) -> None:
     """The DAG processor stores serialized DAGs: every DAG must round-trip."""
     from airflow.serialization.serialized_objects import SerializedDAG
@@ -115,22 +119,3 @@ def test_missing_or_invalid_platform_json_is_a_clear_import_error(tmp_path: Path
     bag = load_dagbag(paths.DAGS_DIR / "ml_training.py", _bad_env(tmp_path, content))
     (error,) = bag.import_errors.values()
     assert "PlatformConfigError" in error and message in error
-
-
-def test_the_readme_example_pipeline_imports(tmp_path: Path, platform_envs) -> None:
-    """dags/README.md, "Write your own pipeline": the example is a working DAG file."""
-    import re
-    import shutil
-
-    text = (paths.DAGS_DIR / "README.md").read_text()
-    section = text.split("## Write your own pipeline", 1)[1]
-    (example,) = re.findall(r"```python\n(.*?)```", section.split("\n## ", 1)[0], re.S)
-    folder = tmp_path / "dags"
-    shutil.copytree(paths.DAGS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "my_pipeline.py").write_text(example)
-    # production.example allows Secret hf-token/token (pipelines.secrets) used by the example.
-    bag = load_dagbag(folder / "my_pipeline.py", platform_envs["production.example"])
-    assert bag.import_errors == {}, "\n".join(bag.import_errors.values())
-    dag = bag.dags["my_pipeline"]
-    assert [t.task_id for t in dag.tasks] == ["prepare", "train"]
-    assert dag.get_task("train").pool_slots == 1

@@ -1,6 +1,7 @@
 """Every pod task's pod, built exactly as the operator would in the cluster, from the chart's
-rendered pod templates and platform.json (values/kind.yaml and values/production.example.yaml),
-validated like the chart's objects and checked against the platform contract."""
+rendered pod templates and platform.json (values/kind.yaml and values/production.example.yaml, or
+`make test-dags VALUES=`), validated like the chart's objects and checked against the platform
+contract (rules of tests/dags/policy.py; the tests without `@rule` check the repository's DAGs)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.dags.dag_tasks import SAMPLE_CONFS, is_pod_task, pod_tasks, xcoms_for
+from tests.dags.policy import rule
 from tests.support import paths
 from tests.support.airflow_pods import build_pod
 from tests.support.k8s import restricted_violations, validate_objects
@@ -39,28 +41,38 @@ def built(request, platform_envs, dagbags):
     return env, _built_pods(env, dagbags[request.param])
 
 
+@rule("pod-valid")
 def test_every_pod_task_was_built(built, dagbags) -> None:
     """Discovered, not listed: every DAG of the folder that has a pod task had its pods built."""
     env, pods = built
     dags = {p[1].dag_id for p in pods}
     bag = dagbags[env.name]
     with_pods = {dag_id for dag_id, dag in bag.dags.items() if any(is_pod_task(t) for t in dag.tasks)}
-    assert with_pods and dags == with_pods
+    assert dags == with_pods
     built_tasks = {(p[1].dag_id, p[2].task_id) for p in pods}
     missing = {(d.dag_id, t.task_id) for d in bag.dags.values() for t in d.tasks if is_pod_task(t)} - built_tasks
     assert missing == set()
+
+
+def test_the_repositorys_pods_cover_every_profile(built) -> None:
+    """The shipped DAGs: pods of every GPU count, gpu_sweep one variant per GPU profile."""
+    env, pods = built
+    assert {p[1].dag_id for p in pods}, "the shipped DAGs have pod tasks"
+    assert {env.platform["profiles"][_profile(p[-1])]["gpus"] for p in pods} >= {0, 1, 2, 4, 8}
     sweep = {
         (task.task_id, index) for _, dag, task, index, _, _ in pods if dag.dag_id == "gpu_sweep" and "train" in task.task_id
     }
     assert sweep == {(f"train_gpu_{n}", 0) for n in (1, 2, 4, 8)}, "gpu_sweep's default variants: one per GPU profile"
 
 
+@rule("pod-valid")
 def test_pods_are_valid_kubernetes_objects(built) -> None:
     env, pods = built
     objects = [{**pod, "__source__": label} for label, *_, pod in pods]
     validate_objects(objects, versions=paths.KUBE_VERSIONS)
 
 
+@rule("pod-valid")
 def test_pods_are_restricted(built) -> None:
     env, pods = built
     problems = [v for label, *_, pod in pods for v in restricted_violations(pod["spec"], label)]
@@ -71,10 +83,10 @@ def _profile(pod: dict) -> str:
     return pod["metadata"]["labels"]["mlops.airflow.apache.org/profile"]
 
 
+@rule("gpus")
 def test_gpu_limits_equal_the_profile(built) -> None:
     env, pods = built
     profiles = env.platform["profiles"]
-    seen = set()
     for label, _dag, _task, _index, _conf, pod in pods:
         (container,) = pod["spec"]["containers"]
         profile = _profile(pod)
@@ -88,10 +100,9 @@ def test_gpu_limits_equal_the_profile(built) -> None:
             assert any(t.get("key") == GPU for t in tolerations), (
                 f"{label}: no GPU toleration from the template"
             )
-        seen.add(gpus)
-    assert seen >= {0, 1, 2, 4, 8}
 
 
+@rule("registry")
 def test_pull_secret_and_registry(built) -> None:
     env, pods = built
     registry = env.platform["registry"]
@@ -108,11 +119,18 @@ def test_pull_secret_and_registry(built) -> None:
         assert registry["enabled"], "the production example uses a private registry"
 
 
+@rule("workspace")
 def test_workspace_is_the_runs_own_sub_path(built) -> None:
     from mlops_platform.common import path_segment
 
     env, pods = built
-    assert env.platform["workspace"]["enabled"]
+    if env.name in ("kind", "production.example"):
+        assert env.platform["workspace"]["enabled"], "the shipped values files enable the workspace"
+    if not env.platform["workspace"]["enabled"]:
+        for label, *_, pod in pods:
+            mounts = [m["mountPath"] for m in pod["spec"]["containers"][0].get("volumeMounts") or []]
+            assert "/workspace" not in mounts, f"{label}: /workspace mounted with the workspace off"
+        return
     run_dir = path_segment(RUN_ID)
     assert ":" not in run_dir and "+" not in run_dir
     for label, dag, _task, _index, _conf, pod in pods:
@@ -127,6 +145,7 @@ def test_workspace_is_the_runs_own_sub_path(built) -> None:
         assert "subPath" not in mount, label
 
 
+@rule("namespace", "gpus")
 def test_namespace_pool_and_slots(built) -> None:
     env, pods = built
     profiles = env.platform["profiles"]
@@ -173,6 +192,7 @@ def test_run_job_uses_the_conf_safely(built) -> None:
     assert pod["spec"]["activeDeadlineSeconds"] == 600
 
 
+@rule("gpu-wait")
 def test_gpu_tasks_wait_for_gpus_a_bounded_documented_time(built) -> None:
     """GPU headroom (dags/README.md): a GPU pod the cluster cannot place yet waits Pending, at most
     schedule_timeout_seconds (chart value pools.gpuMaxWaitSeconds, platform.json

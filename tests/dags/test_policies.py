@@ -1,5 +1,5 @@
 """DAG policies: ownership, retries, docs, tags, profiles, no shell with templated conf,
-no network or database at parse time, default confs valid."""
+no network or database at parse time, default confs valid (rules of tests/dags/policy.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import socket
 import pytest
 
 from tests.dags.dag_tasks import is_pod_task, map_indexes, task_value
+from tests.dags.policy import rule
 from tests.dags.test_dag_import import expected_dags
-from tests.support import paths
 from tests.support.airflow_pods import template_context
-from tests.support.platform_env import load_dagbag
+from tests.support.platform_env import DAG_FILES, DAG_FOLDER, load_dagbag
 
 SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "ash"}
 
@@ -23,21 +23,43 @@ def _dags(dagbags):
             yield env_name, dag
 
 
-def test_every_dag_has_tags_owner_retries_and_docs(dagbags) -> None:
+@rule("tags")
+def test_every_dag_has_tags(dagbags) -> None:
+    untagged = [f"{env_name}:{dag.dag_id}" for env_name, dag in _dags(dagbags) if not dag.tags]
+    assert untagged == [], "DAGs without tags (tags=[...], or **cfg.dag_args(dag_id, ...))"
+
+
+@rule("doc")
+def test_every_dag_is_documented(dagbags) -> None:
+    short = {
+        f"{env_name}:{dag.dag_id}": len((dag.doc_md or "").strip())
+        for env_name, dag in _dags(dagbags)
+        if not (dag.doc_md and len(dag.doc_md.strip()) > 80)
+    }
+    assert short == {}, "DAGs whose doc_md has 80 characters or fewer (DAG -> length)"
+
+
+@rule("retries")
+def test_every_dag_and_task_retries(dagbags) -> None:
     for env_name, dag in _dags(dagbags):
         where = f"{env_name}:{dag.dag_id}"
-        assert dag.tags, f"{where}: no tags"
-        assert dag.doc_md and len(dag.doc_md.strip()) > 80, f"{where}: no doc_md"
-        assert (dag.default_args or {}).get("retries", 0) >= 1, f"{where}: default retries < 1"
+        assert (dag.default_args or {}).get("retries", 0) >= 1, f"{where}: default_args retries < 1"
         for task in dag.tasks:
-            assert task.owner not in ("", "airflow"), f"{where}.{task.task_id}: owner {task.owner!r}"
             assert task.retries >= 1, f"{where}.{task.task_id}: retries {task.retries}"
             if is_pod_task(task):
                 assert getattr(task, "retry_exponential_backoff", False), (
-                    f"{where}.{task.task_id}: no backoff"
+                    f"{where}.{task.task_id}: no retry_exponential_backoff"
                 )
 
 
+@rule("owner")
+def test_every_task_has_an_owner(dagbags) -> None:
+    for env_name, dag in _dags(dagbags):
+        for task in dag.tasks:
+            assert task.owner not in ("", "airflow"), f"{env_name}:{dag.dag_id}.{task.task_id}: owner {task.owner!r}"
+
+
+@rule("path-filter")
 def test_every_dag_registers_the_workspace_path_filter(dagbags) -> None:
     from mlops_platform.common import PATH_FILTER
 
@@ -45,6 +67,7 @@ def test_every_dag_registers_the_workspace_path_filter(dagbags) -> None:
         assert PATH_FILTER in (dag.user_defined_filters or {}), f"{env_name}:{dag.dag_id}"
 
 
+@rule("profile")
 def test_every_pod_task_names_an_existing_profile(dagbags, platform_envs) -> None:
     for env_name, bag in dagbags.items():
         env = platform_envs[env_name]
@@ -58,6 +81,7 @@ def test_every_pod_task_names_an_existing_profile(dagbags, platform_envs) -> Non
                     assert template in files, f"{env_name}:{dag.dag_id}.{task.task_id}[{index}]: {template}"
 
 
+@rule("no-shell-conf")
 def test_no_shell_receives_templated_conf(dagbags) -> None:
     for _env_name, dag in _dags(dagbags):
         for task in dag.tasks:
@@ -83,6 +107,7 @@ def test_no_shell_receives_templated_conf(dagbags) -> None:
                         )
 
 
+@rule("default-conf")
 def test_default_confs_are_valid(dagbags, platform_envs) -> None:
     for env_name, bag in dagbags.items():
         with platform_envs[env_name].active():
@@ -90,6 +115,7 @@ def test_default_confs_are_valid(dagbags, platform_envs) -> None:
                 template_context(dag, dag.tasks[0], conf={})
 
 
+@rule("parse-offline")
 def test_parsing_needs_no_network_and_no_variables(platform_envs, monkeypatch) -> None:
     """The DAG folder parses with sockets and Airflow Variables/Connections unavailable."""
 
@@ -103,12 +129,14 @@ def test_parsing_needs_no_network_and_no_variables(platform_envs, monkeypatch) -
 
     monkeypatch.setattr(Variable, "get", refuse)
     monkeypatch.setattr(Connection, "get", refuse)
-    bag = load_dagbag(paths.DAGS_DIR, platform_envs["production.example"])
-    assert bag.import_errors == {}
-    assert set(bag.dags) == expected_dags()
+    for name, env in platform_envs.items():
+        bag = load_dagbag(DAG_FOLDER, env)
+        assert bag.import_errors == {}, f"{name}: " + "\n".join(bag.import_errors.values())
+        assert set(bag.dags) == expected_dags(), name
 
 
-@pytest.mark.parametrize("dag_file", sorted(paths.DAGS_DIR.glob("*.py")), ids=lambda p: p.name)
+@rule("thin-files")
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
 def test_dag_files_are_thin(dag_file) -> None:
     """Heavy imports stay inside tasks (kubernetes client, MLflow REST helpers)."""
     import ast
@@ -116,12 +144,11 @@ def test_dag_files_are_thin(dag_file) -> None:
     tree = ast.parse(dag_file.read_text())
     top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     names = {(n.module or "") if isinstance(n, ast.ImportFrom) else n.names[0].name for n in top}
-    assert (
-        not {"kubernetes", "mlflow", "requests", "mlops_platform.serving", "mlops_platform.mlflow_rest"}
-        & names
-    )
+    heavy = {"kubernetes", "mlflow", "requests", "mlops_platform.serving", "mlops_platform.mlflow_rest"} & names
+    assert not heavy, f"{dag_file.name}: imports {sorted(heavy)} at top level (import them inside the task)"
 
 
+@rule("pod-settings")
 def test_pod_task_operator_settings(dagbags) -> None:
     """Retries with backoff, pod kept on failure, start/schedule timeouts, logs, reattach."""
     for _env_name, dag in _dags(dagbags):

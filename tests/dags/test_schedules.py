@@ -8,6 +8,7 @@ import copy
 
 import pytest
 
+from tests.dags.policy import rule
 from tests.support import paths
 from tests.support.helm import render_chart
 
@@ -36,6 +37,7 @@ def test_kind_schedules_nothing(dagbags, platform_envs) -> None:
     assert {d: _schedule(dag) for d, dag in dagbags["kind"].dags.items()} == dict.fromkeys(dagbags["kind"].dags)
 
 
+@rule("schedules")
 def test_every_scheduled_dag_exists_and_takes_its_schedule(dagbags, platform_envs) -> None:
     """A schedule naming no DAG of the folder (typo) or a DAG that ignores it fails here."""
     for name, env in platform_envs.items():

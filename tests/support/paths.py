@@ -39,7 +39,11 @@ DEFAULT_KUBE_VERSION = KUBE_VERSIONS[-1]
 
 
 def helm_binary() -> str:
-    """The pinned helm from ./bin (built by `make tools`), else helm from PATH."""
+    """HELM (the make targets set it: scripts/pinned-helm), else the pinned helm from ./bin
+    (built by `make tools`), else helm from PATH."""
+    given = os.environ.get("HELM", "").strip()
+    if given:
+        return given
     local = REPO / "bin" / "helm"
     if local.exists():
         return str(local)

@@ -1,11 +1,17 @@
 """The chart rendered for an environment file, as the DAGs see it in the cluster.
 
-`render_environment()` renders the umbrella with values/<name>.yaml (tests/support/helm.py, every
-object validated) and writes its platform ConfigMap (platform.json + its schema) and pod template
+`render_environment()` renders the umbrella with an environment's values file (tests/support/helm.py,
+every object validated) and writes its platform ConfigMap (platform.json + its schema) and pod template
 ConfigMap (<profile>.yaml) to a directory; `PlatformEnv.active()` points MLOPS_PLATFORM_DIR /
 MLOPS_POD_TEMPLATES_DIR at it: the path the files take in the cluster (ConfigMap -> mount -> DAG
 parse -> operator). `load_dagbag()` parses DAG files with it. Used by tests/dags (fixtures in its
 conftest), the real API server of tests/scripts/test_kind_airflow_api.py and tests/bench.
+
+Which folder against which values files: by default the repository's dags/ against
+values/kind.yaml and values/production.example.yaml (ENVIRONMENTS "kind", "production.example").
+`make test-dags VALUES=<files> DAGS=<folder>` sets MLOPS_DAG_VALUES (values files separated by
+spaces, each one environment named by its path) and MLOPS_DAG_FOLDER; then only the tests marked
+`dag_folder` (the rules every DAG folder must follow) run (tests/dags/conftest.py).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import contextlib
 import copy
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,16 +33,60 @@ from . import paths
 from .helm import render_chart
 from .overlays import with_overlays
 
-ENVIRONMENTS = ("kind", "production.example")
-DAG_FILES = sorted(p for p in paths.DAGS_DIR.glob("*.py"))
+SHIPPED_ENVIRONMENTS = ("kind", "production.example")
+VALUES_VARIABLE = "MLOPS_DAG_VALUES"
+FOLDER_VARIABLE = "MLOPS_DAG_FOLDER"
+
+
+def environment_files() -> dict[str, Path]:
+    """Environment name -> values file: MLOPS_DAG_VALUES's files (named by their path as given),
+    else the shipped values/kind.yaml and values/production.example.yaml."""
+    given = os.environ.get(VALUES_VARIABLE, "").split()
+    if given:
+        return {item: Path(item).expanduser() for item in given}
+    return {name: paths.VALUES_DIR / f"{name}.yaml" for name in SHIPPED_ENVIRONMENTS}
+
+
+def dag_folder() -> Path:
+    """The DAG folder under test: MLOPS_DAG_FOLDER, else the repository's dags/."""
+    given = os.environ.get(FOLDER_VARIABLE, "").strip()
+    return Path(given).expanduser() if given else paths.DAGS_DIR
+
+
+def custom_target() -> bool:
+    """True when MLOPS_DAG_VALUES or MLOPS_DAG_FOLDER points the DAG tests elsewhere."""
+    return bool(os.environ.get(VALUES_VARIABLE, "").strip() or os.environ.get(FOLDER_VARIABLE, "").strip())
+
+
+def target_problems() -> list[str]:
+    """What is wrong with MLOPS_DAG_VALUES / MLOPS_DAG_FOLDER (files that are not there), as
+    sentences naming the make variable; empty when they can be used."""
+    problems = []
+    for name, path in environment_files().items():
+        if not path.is_file():
+            problems.append(f"VALUES: {name}: no such values file ({path.resolve()})")
+    folder = dag_folder()
+    if not folder.is_dir():
+        problems.append(f"DAGS: {folder}: no such DAG folder ({folder.resolve()})")
+    elif not any(folder.glob("*.py")) and not any((folder / "pipelines").glob("*.y*ml")):
+        problems.append(f"DAGS: {folder}: no DAG file (*.py) and no pipelines/*.yaml in it")
+    return problems
+
+
+ENVIRONMENT_FILES = environment_files()
+ENVIRONMENTS = tuple(ENVIRONMENT_FILES)
+DAG_FOLDER = dag_folder()
+DAG_FILES = sorted(p for p in DAG_FOLDER.glob("*.py"))
 RELEASE = "mlops"
 NAMESPACE = "mlops"
 
 
 def dags_importable() -> None:
-    """Airflow's bundle DagBag puts the DAG folder on sys.path; so do the tests (mlops_platform)."""
-    if str(paths.DAGS_DIR) not in sys.path:
-        sys.path.append(str(paths.DAGS_DIR))
+    """Airflow's bundle DagBag puts the DAG folder on sys.path; so do the tests (mlops_platform).
+    A DAG folder of its own without the helper package uses the repository's."""
+    for folder in (DAG_FOLDER, paths.DAGS_DIR):
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))
 
 
 @contextlib.contextmanager
@@ -91,9 +142,13 @@ class PlatformEnv:
         return PlatformEnv(name or self.name, directory, self.templates_dir, doc, self.pod_templates, self.objects)
 
 
-def render_environment(name: str, root: Path) -> PlatformEnv:
+def render_environment(name: str, root: Path, values_file: Path | None = None) -> PlatformEnv:
+    """Render the chart for environment `name` (its values file: `values_file`, else
+    ENVIRONMENT_FILES[name], else values/<name>.yaml) and write its platform files under `root`."""
+    if values_file is None:
+        values_file = ENVIRONMENT_FILES.get(name, paths.VALUES_DIR / f"{name}.yaml")
     objects = render_chart(
-        values_files=with_overlays(paths.VALUES_DIR / f"{name}.yaml"),
+        values_files=with_overlays(values_file),
         release=RELEASE,
         namespace=NAMESPACE,
     )
@@ -111,7 +166,7 @@ def render_environment(name: str, root: Path) -> PlatformEnv:
         and "pod-templates" in o["metadata"]["name"]
     ]
     assert len(template_cms) == 1, f"{name}: expected one pod-templates ConfigMap, got {len(template_cms)}"
-    directory = root / name
+    directory = root / re.sub(r"[^A-Za-z0-9_.-]", "_", name)
     templates_dir = directory / "pod-templates"
     templates_dir.mkdir(parents=True)
     # Every file of the platform ConfigMap (platform.json and the schema it is read with).
