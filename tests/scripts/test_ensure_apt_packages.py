@@ -1,6 +1,6 @@
 """scripts/ensure-apt-packages, the one installer of Debian packages, on a machine without the
-programs: every branch taken with the STAND-IN apt-get of tests/support/apt_standin.py (real
-apt-get would change this machine), and what the caller receives (stdout, exit code, message,
+programs: every branch taken with the STAND-IN apt-get of tests/support/apt_standin.py (the
+real one would change this machine), and what the caller receives (stdout, exit code, message,
 the program found afterwards)."""
 
 from __future__ import annotations
