@@ -123,7 +123,9 @@ class AptStandin:
         mount, unshare = shutil.which("mount"), shutil.which("unshare")
         assert mount and unshare, "util-linux (mount, unshare) is part of every Debian system"
         mounts = " && ".join(f"{mount} -t tmpfs standin-empty {d}" for d in self.hide) or "true"
-        wrapped = [unshare, "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+        # not root: a user namespace where this user is root, so the mounts are allowed
+        user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+        wrapped = [unshare, *user, "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
                    f'{mounts} && exec "$@"', "sh", *argv]
         return subprocess.run(wrapped, env=env or self.env(), capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd, check=False)
