@@ -17,20 +17,22 @@ from tests.support.apt_standin import ECHO_PROGRAM, AptStandin
 SCRIPT = str(paths.SCRIPTS_DIR / "ensure-apt-packages")
 PACKAGES = {
     "openssh-server": {"/usr/sbin/sshd": ECHO_PROGRAM},
-    "shellcheck": {"shellcheck": ECHO_PROGRAM},
+    "debootstrap": {"/usr/sbin/debootstrap": ECHO_PROGRAM},
 }
+# Both live in /usr/sbin, which is empty for the script under test (apt_standin.AptStandin.hide),
+# whether this machine has them or not.
 
 
 def test_fresh_machine_updates_lists_then_installs_quietly(tmp_path):
     apt = AptStandin(tmp_path, PACKAGES, lists_empty=True)
-    proc = apt.run([SCRIPT, "sshd=openssh-server", "shellcheck=shellcheck", "sh=dash"])
+    proc = apt.run([SCRIPT, "sshd=openssh-server", "debootstrap=debootstrap", "sh=dash"])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "", "callers capture stdout (host=$(...)): progress must go to stderr"
-    assert "installing Debian's openssh-server shellcheck" in proc.stderr
+    assert "installing Debian's debootstrap openssh-server" in proc.stderr
     assert "no package lists" in proc.stderr
     assert apt.verbs() == ["update", "install"]
     install = apt.calls()[1]
-    assert install["argv"][-4:] == ["-q", "--no-install-recommends", "openssh-server", "shellcheck"]
+    assert install["argv"][-4:] == ["-q", "--no-install-recommends", "debootstrap", "openssh-server"]
     assert "DPkg::Lock::Timeout=600" in install["argv"], "waits for another apt/dpkg instead of failing"
     assert install["frontend"] == "noninteractive"
     assert install["policy_rc_d"] == 101, "services of the packages must not be started by the install"
@@ -57,7 +59,7 @@ def test_present_commands_install_nothing(tmp_path):
 
 def test_stale_lists_update_once_and_retry(tmp_path):
     apt = AptStandin(tmp_path, PACKAGES, lists_empty=False, stale=True)
-    proc = apt.run([SCRIPT, "shellcheck=shellcheck"])
+    proc = apt.run([SCRIPT, "debootstrap=debootstrap"])
     assert proc.returncode == 0, proc.stderr
     assert apt.verbs() == ["install", "update", "install"]
     assert proc.stdout == ""
@@ -65,12 +67,12 @@ def test_stale_lists_update_once_and_retry(tmp_path):
 
 def test_install_failure_fails_the_caller_with_the_reason(tmp_path):
     apt = AptStandin(tmp_path, PACKAGES, lists_empty=False, broken=True)
-    proc = apt.run([SCRIPT, "shellcheck=shellcheck"])
+    proc = apt.run([SCRIPT, "debootstrap=debootstrap"])
     assert proc.returncode == 1
     assert proc.stdout == ""
     message = proc.stderr.strip().splitlines()[-1]
-    assert message.startswith("ERROR apt: missing shellcheck (shellcheck); `apt-get install shellcheck` failed")
-    assert "E: Unable to locate package shellcheck" in message
+    assert message.startswith("ERROR apt: missing debootstrap (debootstrap); `apt-get install debootstrap` failed")
+    assert "E: Unable to locate package debootstrap" in message
     log = message.rsplit("log: ", 1)[1]
     assert os.path.exists(log), "the log named in the message is kept"
     os.unlink(log)
@@ -99,10 +101,10 @@ def test_not_root_fails_saying_what_to_run(tmp_path):
     # a Python that user can run (/root, where pyenv lives, is private)
     python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
     proc = apt.run([shutil.which("setpriv"), "--reuid=nobody", "--regid=nogroup", "--clear-groups", python, SCRIPT,
-                    "shellcheck=shellcheck"], cwd=tmp_path)
+                    "debootstrap=debootstrap"], cwd=tmp_path)
     assert proc.returncode == 1
-    assert proc.stderr.strip() == ("ERROR apt: missing shellcheck (shellcheck); installing needs root: run "
-                                   "`apt-get install shellcheck` as root, or this as root")
+    assert proc.stderr.strip() == ("ERROR apt: missing debootstrap (debootstrap); installing needs root: run "
+                                   "`apt-get install debootstrap` as root, or this as root")
     assert apt.calls() == []
 
 
@@ -111,9 +113,9 @@ def test_no_apt_get_fails_naming_the_packages(tmp_path):
     empty = tmp_path / "empty-path"
     empty.mkdir()
     env = apt.env(PATH=str(empty))
-    proc = apt.run([shutil.which("python3") or "python3", SCRIPT, "shellcheck=shellcheck"], env=env)
+    proc = apt.run([shutil.which("python3") or "python3", SCRIPT, "debootstrap=debootstrap"], env=env)
     assert proc.returncode == 1
-    assert "no apt-get here (not Debian): install shellcheck with this system's package manager" in proc.stderr
+    assert "no apt-get here (not Debian): install debootstrap with this system's package manager" in proc.stderr
 
 
 @pytest.mark.parametrize("arg", ["sshd", "=openssh-server", "sshd="])
