@@ -120,3 +120,48 @@ def test_go_missing_names_what_to_do(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.startswith("tools: Go is required to build helm v3.20.2 into")
     assert "Install Go (https://go.dev/dl/)" in proc.stderr
+
+
+def readme_tool_copy(tmp_path: Path) -> Path:
+    """tools/readme/readme with its package files and a chart of its own, in tmp_path."""
+    tool = tmp_path / "tools" / "readme"
+    tool.mkdir(parents=True)
+    for name in ("readme", "package.json", "package-lock.json"):
+        shutil.copy2(paths.REPO / "tools" / "readme" / name, tool / name)
+    chart = tmp_path / "charts" / "airflow-mlops"
+    chart.mkdir(parents=True)
+    (chart / "values.yaml").write_text("## @param x a value\nx: 1\n")
+    (chart / "README.md").write_text("# chart\n")
+    return tool
+
+
+# STAND-IN npm: `npm ci` lays out node_modules with a readme-generator that leaves the README as it is
+NPM_STANDIN = ('case "$1" in ci) mkdir -p node_modules/.bin && echo "{}" >node_modules/.package-lock.json '
+               '&& printf "#!/bin/sh\\nexit 0\\n" >node_modules/.bin/readme-generator '
+               '&& chmod +x node_modules/.bin/readme-generator;; esac')
+
+
+def test_readme_generator_installed_by_npm_ci_when_missing(tmp_path):
+    tool = readme_tool_copy(tmp_path)
+    standin = tmp_path / "standin"
+    standin.mkdir()
+    npm = recorder(standin / "npm", NPM_STANDIN)
+    env = {"PATH": f"{standin}:{os.environ['PATH']}"}
+    proc = run([str(tool / "readme"), "check"], **env)
+    assert proc.returncode == 0, proc.stderr
+    assert calls(npm) == ["ci --no-audit --no-fund --loglevel=error"]
+    assert "docs: npm ci in tools/readme" in proc.stderr
+    assert run([str(tool / "readme"), "check"], **env).returncode == 0
+    assert len(calls(npm)) == 1, "node_modules up to date: no second npm ci"
+
+
+def test_readme_without_npm_names_what_to_install(tmp_path):
+    tool = readme_tool_copy(tmp_path)
+    empty = tmp_path / "path"
+    empty.mkdir()
+    for name in ("bash", "dirname"):
+        os.symlink(shutil.which(name), empty / name)
+    proc = run([shutil.which("bash"), str(tool / "readme"), "check"], PATH=str(empty))
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == ("docs: npm not found: `make system-packages` (root) installs Debian's npm, "
+                                   "or install Node.js 18+ with npm")
