@@ -113,7 +113,7 @@ def test_no_apt_get_fails_naming_the_packages(tmp_path):
     empty = tmp_path / "empty-path"
     empty.mkdir()
     env = apt.env(PATH=str(empty))
-    proc = apt.run([shutil.which("python3") or "python3", SCRIPT, "debootstrap=debootstrap"], env=env)
+    proc = apt.run([sys.executable, SCRIPT, "debootstrap=debootstrap"], env=env)
     assert proc.returncode == 1
     assert "no apt-get here (not Debian): install debootstrap with this system's package manager" in proc.stderr
 
