@@ -92,6 +92,7 @@ def test_installed_package_without_the_command_fails(tmp_path):
     proc = apt.run([SCRIPT, "sshd=openssh-server"])
     assert proc.returncode == 1
     assert "apt-get installed openssh-server but sshd is still not found" in proc.stderr
+    os.unlink(proc.stderr.rsplit("log: ", 1)[1].strip())
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="runs the script as another user: needs root")
