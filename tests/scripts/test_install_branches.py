@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import paths
+from tests.support import paths, postgres
 from tests.support.apt_standin import ECHO_PROGRAM, AptStandin
 
 SCRIPTS = paths.SCRIPTS_DIR
@@ -145,7 +145,8 @@ def make_system_packages() -> list[str]:
 
 def test_make_system_packages_installs_what_is_missing(tmp_path):
     pairs = [p.split("=", 1) for p in make_system_packages()]
-    assert ["/usr/lib/postgresql/15/bin/initdb", "postgresql-15"] in pairs
+    # the PostgreSQL the tests start (tests/support/postgres.py) is the one make installs
+    assert [str(postgres.BIN_DIR / "initdb"), postgres.PACKAGE] in pairs
     packages = {pkg: {cmd: ECHO_PROGRAM} for cmd, pkg in pairs}
     for cmd, pkg in pairs:
         packages[pkg][cmd] = ECHO_PROGRAM
