@@ -139,7 +139,7 @@ template: deps ## Render the whole umbrella for a values file: make template ENV
 # --- lint ---------------------------------------------------------------------------------
 
 .PHONY: lint
-lint: deps tools venv policy-venv ## helm lint, ruff, bash -n / shellcheck on scripts, policy gate (checkov, kube-score), README parameter tables up to date
+lint: deps tools venv policy-venv system-packages ## helm lint, ruff, bash -n / shellcheck on scripts, policy gate (checkov, kube-score), README parameter tables up to date
 	@scripts/lint-chart $(CHART)
 	@$(VENV)/bin/ruff check .
 	@scripts/lint-shell
@@ -165,9 +165,21 @@ test: deps tools venv venv-mlflow system-packages lint ## Run the whole test sui
 	@$(MAKE) test-docker
 	@$(MAKE) test-cluster
 
+# Debian packages the tiers of `make test` use, as <command>=<package>: sshd and the OpenSSH
+# client (git over SSH, gitsync-bootstrap, the kind scripts' tests), shellcheck (make lint),
+# openssl (kind-up's keys), npm (README tables, make lint), PostgreSQL 15 (the GPU pool test's
+# metadata DB, tests/support/postgres.py). Installed when missing (root + apt-get), else the
+# target fails naming them. docker.io is installed by scripts/docker-engine when a target needs it.
+SYSTEM_PACKAGES := sshd=openssh-server ssh=openssh-client ssh-keygen=openssh-client \
+  shellcheck=shellcheck openssl=openssl npm=npm /usr/lib/postgresql/15/bin/initdb=postgresql-15
+
 .PHONY: system-packages
-system-packages: ## Install sshd (real git-over-SSH tests) and shellcheck from Debian when missing (root only)
-	@scripts/ensure-apt-packages sshd=openssh-server ssh-keygen=openssh-client shellcheck=shellcheck
+system-packages: ## Install the Debian packages the tests use when missing (root + apt-get; else fails naming them)
+	@scripts/ensure-apt-packages $(SYSTEM_PACKAGES)
+
+.PHONY: fresh-machine-check
+fresh-machine-check: ## Slow: `make test`'s steps in a clean Debian bookworm root (debootstrap) holding only the README's prerequisites (FRESH_ARGS="--until lint")
+	@scripts/fresh-machine-check $(FRESH_ARGS)
 
 .PHONY: test-images
 test-images: tools venv-mlflow ## Real MLflow server + trainer CLI + model server tests (in .venv-mlflow)
@@ -292,7 +304,7 @@ cluster-down: ## Stop every process of the local control plane (keeps .cluster/l
 	@CLUSTER_DIR=$(CLUSTER_DIR) scripts/cluster-down
 
 .PHONY: test-cluster
-test-cluster: tools venv ## Control-plane tier: tests/cluster in one process against one local control plane (part of `make test`)
+test-cluster: tools venv system-packages ## Control-plane tier: tests/cluster in one process against one local control plane (part of `make test`)
 	@$(VENV)/bin/pytest -p no:xdist tests/cluster $(PYTEST_ARGS)
 
 .PHONY: clean

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support import paths
+from tests.support import debian, paths
 from tests.support.net import free_port
 from tests.support.processes import running, ssh_banner
 
@@ -31,33 +30,12 @@ pytestmark = pytest.mark.processes
 SCRIPT = paths.SCRIPTS_DIR / "gitsync-bootstrap"
 
 
-def find_sshd() -> str | None:
-    for candidate in (shutil.which("sshd"), "/usr/sbin/sshd"):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
-
-
 @pytest.fixture(scope="module")
 def sshd_binary() -> str:
-    found = find_sshd()
-    if found:
-        return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, check=False)
-        proc = subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "openssh-server"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        found = find_sshd()
-        if found:
-            return found
-        pytest.skip(f"sshd missing and `apt-get install openssh-server` failed: {proc.stderr.strip()[-300:]}")
-    pytest.skip("sshd missing and openssh-server cannot be installed here (not root or no apt-get)")
+    try:
+        return debian.ensure("sshd", "openssh-server")
+    except debian.ProgramUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")

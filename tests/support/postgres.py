@@ -2,8 +2,9 @@
 listening on a free port of 127.0.0.1 only (and a Unix socket in that directory), stopped and
 removed afterwards.
 
-PostgreSQL 15 comes from Debian's packages (`postgresql-15`); when it is missing it is installed
-with scripts/ensure-apt-packages (root + apt-get), else the caller skips with the reason.
+PostgreSQL 15 comes from Debian's packages (`postgresql-15`, in `make system-packages`); when it
+is missing it is installed by tests/support/debian.py (scripts/ensure-apt-packages: root + apt-get), else
+PostgresUnavailable carries that script's reason.
 initdb and the server refuse to run as root: as root they run as the `postgres` user the
 package creates, in a directory that user owns. Durability is off (fsync, synchronous_commit,
 full_page_writes): the data lives as long as the test.
@@ -24,8 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support import net
-from tests.support.paths import REPO
+from tests.support import debian, net
 
 VERSION = "15"
 BIN_DIR = Path(f"/usr/lib/postgresql/{VERSION}/bin")
@@ -39,12 +39,10 @@ class PostgresUnavailable(RuntimeError):
 
 def ensure_installed() -> Path:
     """The directory of initdb/pg_ctl, installing the Debian package when missing."""
-    initdb = BIN_DIR / "initdb"
-    if not initdb.exists():
-        subprocess.run([str(REPO / "scripts" / "ensure-apt-packages"), f"{initdb}={PACKAGE}"],
-                       check=False, timeout=900, stdin=subprocess.DEVNULL)
-    if not initdb.exists():
-        raise PostgresUnavailable(f"{initdb} missing: install Debian's {PACKAGE} (apt-get install {PACKAGE})")
+    try:
+        debian.ensure(str(BIN_DIR / "initdb"), PACKAGE)
+    except debian.ProgramUnavailable as exc:
+        raise PostgresUnavailable(f"PostgreSQL {VERSION} is needed: {exc}") from None
     return BIN_DIR
 
 
