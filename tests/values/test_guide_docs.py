@@ -93,9 +93,24 @@ def test_notes_warn_about_development_databases(tmp_path: Path) -> None:
     assert "WARNING: this release is a development setup" in text and "devDatabase" in text
 
 
+def helm_commands(text: str) -> list[str]:
+    """Every helm command of the document's code blocks, continuation lines joined."""
+    commands = []
+    for block in re.findall(r"```(?:bash|sh)?\n(.*?)```", text, re.S):
+        for command in block.replace("\\\n", " ").splitlines():
+            if re.match(r"\s*helm\s", command):
+                commands.append(command.strip())
+    return commands
+
+
 def test_no_document_lets_helm_create_a_namespace() -> None:
+    """The guide: namespaces (their Pod Security labels, their lifetime) are made beforehand."""
+    installs = []
     for doc in DOCS:
-        assert "--create-namespace" not in doc.read_text(), f"{doc.relative_to(paths.REPO)}"
+        for command in helm_commands(doc.read_text()):
+            assert "--create-namespace" not in command, f"{doc.relative_to(paths.REPO)}: {command}"
+            installs += [command] if " upgrade --install " in f" {command} " else []
+    assert len(installs) >= 2, installs
 
 
 def test_git_sync_v4_is_pinned_with_ref() -> None:
