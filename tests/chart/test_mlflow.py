@@ -375,7 +375,7 @@ def test_disabled_renders_nothing_and_uses_the_external_uri() -> None:
         ),
         ({"mlflow": {"enabled": False}}, "mlflow.externalTrackingUri is required"),
         ({"mlflow": {"backendStore": {"type": "mysql"}}}, "/mlflow/backendStore/type"),
-        ({"mlflow": {"image": {"tag": "latest"}}}, "/mlflow/image/tag"),
+        ({"mlflow": {"image": {"tag": "latest"}}}, 'mlflow.image.tag="latest": a moving tag is refused'),
         ({"mlflow": {"ingress": {"enabled": True, "host": "Bad_Host"}}}, "/mlflow/ingress/host"),
         ({"mlflow": {"unknown": 1}}, "unknown"),
     ],
