@@ -100,7 +100,11 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         {"defaultProfile": "gpu-3"},
         ['defaultProfile "gpu-3" is not a profile', "gpu-1"],
     ),
-    ("trainer-tag-latest", {"images": {"trainer": {"tag": "latest"}}}, ["images", "trainer", "tag"]),
+    (
+        "trainer-tag-latest",
+        {"images": {"trainer": {"tag": "latest"}}},
+        ['images.trainer.tag="latest": a moving tag is refused'],
+    ),
     (
         "dev-database-without-secret",
         {"devDatabase": {"enabled": True}},
@@ -108,14 +112,18 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ),
     (
         "dev-database-with-bitnami-postgresql",
-        {"devDatabase": {"enabled": True, "auth": {"existingSecret": "db"}}},
+        {
+            "devDatabase": {"enabled": True, "auth": {"existingSecret": "db"}},
+            "development": {"unsafeBundledPostgresql": True},
+            "airflow": {"postgresql": {"enabled": True}, "data": {"metadataSecretName": None}},
+        },
         ["airflow.postgresql.enabled=false", "57328"],
     ),
     (
         "dev-database-without-metadata-secret",
         {
             "devDatabase": {"enabled": True, "auth": {"existingSecret": "db"}},
-            "airflow": {"postgresql": {"enabled": False}},
+            "airflow": {"postgresql": {"enabled": False}, "data": {"metadataSecretName": None}},
         },
         [
             "airflow.data.metadataSecretName",
@@ -311,7 +319,11 @@ CASES += [
     ),
     ("nfs-server-is-url", {"storage": {"nfs": {"server": "nfs://10.0.0.2"}}}, ["/storage/nfs/server"]),
     ("nfs-path-relative", {"storage": {"nfs": {"path": "exports/data"}}}, ["/storage/nfs/path"]),
-    ("registry-server-is-url", {"registry": {"server": "https://nexus.example.com"}}, ["/registry/server"]),
+    (
+        "registry-server-is-url",
+        {"registry": {"server": "https://nexus.example.com"}},
+        ['registry.server="https://nexus.example.com" is not a registry host', "no scheme"],
+    ),
     # image references
     (
         "image-repository-capitals",
@@ -323,9 +335,17 @@ CASES += [
         {"devDatabase": {"image": {"repository": "postgres:17"}}},
         ["/devDatabase/image/repository"],
     ),
-    ("image-tag-with-space", {"mlflow": {"image": {"tag": "0.1.0 "}}}, ["/mlflow/image/tag"]),
-    ("image-tag-latest", {"mlflow": {"image": {"tag": "latest"}}}, ["/mlflow/image/tag"]),
-    ("image-prefix-is-url", {"images": {"prefix": "https://nexus.example.com/mlops"}}, ["/images/prefix"]),
+    ("image-tag-with-space", {"mlflow": {"image": {"tag": "0.1.0 "}}}, ['mlflow.image.tag="0.1.0 " is not an image tag']),
+    (
+        "image-tag-latest",
+        {"mlflow": {"image": {"tag": "latest"}}},
+        ['mlflow.image.tag="latest": a moving tag is refused', "Allowed: a fixed tag"],
+    ),
+    (
+        "image-prefix-is-url",
+        {"images": {"prefix": "https://nexus.example.com/mlops"}},
+        ['images.prefix="https://nexus.example.com/mlops" is not a registry host and path', "no scheme"],
+    ),
     # resource names
     ("gpu-resource-name-misspelt", {"gpu": {"resourceName": "nvidia.com/gpus"}}, ["/gpu/resourceName"]),
     (
@@ -468,7 +488,7 @@ def test_at_least_forty_bad_cases() -> None:
 
 def test_the_good_neighbours_of_the_bad_cases_render() -> None:
     """Each refusal is specific: the corrected values render."""
-    render_chart(values=git_sync("git@github.com:org/dags.git", knownHosts=KNOWN_HOSTS))
+    render_chart(values=git_sync("git@git.example.com:org/dags.git", knownHosts=KNOWN_HOSTS))
     render_chart(
         values={
             "registry": REGISTRY,

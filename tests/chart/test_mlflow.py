@@ -18,6 +18,8 @@ NAME = "mlops-airflow-mlops-mlflow"
 SVC_FQDN = f"{NAME}.{NS}.svc.cluster.local"
 INGRESS = {"mlflow": {"ingress": {"enabled": True, "host": "mlflow.example.com", "className": "nginx"}}}
 POSTGRES = {"mlflow": {"backendStore": {"type": "existingSecret", "existingSecret": "mlflow-db"}}}
+# sqlite is a development setup, refused unless acknowledged (the default is the Secret mlflow-db)
+SQLITE = {"mlflow": {"backendStore": {"type": "sqlite", "sqlite": {"developmentOnly": True}}}}
 
 
 def merge(*dicts: dict) -> dict:
@@ -98,8 +100,8 @@ def test_service_matches_the_tracking_uri_of_platform_json() -> None:
     assert svc["spec"]["selector"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
 
 
-def test_sqlite_default_is_on_the_kept_volume() -> None:
-    objects = render()
+def test_acknowledged_sqlite_is_on_the_kept_volume() -> None:
+    objects = render(SQLITE)
     env = env_of(container(objects))
     assert env["MLFLOW_BACKEND_STORE_URI"]["value"] == "sqlite:////mlflow/mlflow.db"
     (pvc,) = find(objects, "PersistentVolumeClaim")
@@ -345,15 +347,15 @@ def test_disabled_renders_nothing_and_uses_the_external_uri() -> None:
     "values,message",
     [
         (
-            {"mlflow": {"backendStore": {"type": "existingSecret"}}},
+            {"mlflow": {"backendStore": {"type": "existingSecret", "existingSecret": ""}}},
             "mlflow.backendStore.existingSecret is required",
         ),
         (
-            {"mlflow": {"backendStore": {"sqlite": {"developmentOnly": False}}}},
-            "mlflow.backendStore.type=sqlite is for development only",
+            {"mlflow": {"backendStore": {"type": "sqlite"}}},
+            "it is refused unless mlflow.backendStore.sqlite.developmentOnly=true",
         ),
         ({"mlflow": {"backendStore": {"type": "devDatabase"}}}, "needs devDatabase.enabled=true"),
-        ({"mlflow": {"replicas": 2}}, "sqlite (mlflow.backendStore.type=sqlite) allows only 1 replica"),
+        (merge(SQLITE, {"mlflow": {"replicas": 2}}), "sqlite (mlflow.backendStore.type=sqlite) allows only 1 replica"),
         (merge(POSTGRES, {"mlflow": {"replicas": 2}}), "cannot share the ReadWriteOnce volume"),
         ({"mlflow": {"ingress": {"enabled": True}}}, "mlflow.ingress.host is required"),
         (
@@ -373,7 +375,7 @@ def test_disabled_renders_nothing_and_uses_the_external_uri() -> None:
         ),
         ({"mlflow": {"enabled": False}}, "mlflow.externalTrackingUri is required"),
         ({"mlflow": {"backendStore": {"type": "mysql"}}}, "/mlflow/backendStore/type"),
-        ({"mlflow": {"image": {"tag": "latest"}}}, "/mlflow/image/tag"),
+        ({"mlflow": {"image": {"tag": "latest"}}}, 'mlflow.image.tag="latest": a moving tag is refused'),
         ({"mlflow": {"ingress": {"enabled": True, "host": "Bad_Host"}}}, "/mlflow/ingress/host"),
         ({"mlflow": {"unknown": 1}}, "unknown"),
     ],

@@ -28,7 +28,7 @@ def test_hook_mode_defaults() -> None:
     assert script.index("airflow db check-migrations") < script.index("airflow pools import")
     env = {e["name"]: e for e in c["env"]}
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]["valueFrom"]["secretKeyRef"] == {
-        "name": "mlops-metadata",  # the official chart's <airflow.fullname>-metadata: the release
+        "name": "airflow-metadata",  # the chart's default airflow.data.metadataSecretName
         "key": "connection",
     }
     assert env["MIGRATION_WAIT_TIMEOUT"]["value"] == "600"
@@ -66,10 +66,12 @@ def test_metadata_secret_and_image_follow_the_official_values() -> None:
         env = {e["name"]: e for e in job(values)["spec"]["template"]["spec"]["containers"][0]["env"]}
         return env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]["valueFrom"]["secretKeyRef"]["name"]
 
+    # Without a metadataSecretName the official chart names its own Secret <airflow.fullname>-metadata;
     # fullnameOverride counts only with useStandardNaming (the official airflow.fullname).
-    assert secret({"airflow": {"fullnameOverride": "af"}}) == "mlops-metadata"
-    assert secret({"airflow": {"fullnameOverride": "af", "useStandardNaming": True}}) == "af-metadata"
-    assert secret({"airflow": {"useStandardNaming": True}}) == "mlops-airflow-metadata"
+    unset = {"data": {"metadataSecretName": None}}
+    assert secret({"airflow": {"fullnameOverride": "af", **unset}}) == "mlops-metadata"
+    assert secret({"airflow": {"fullnameOverride": "af", "useStandardNaming": True, **unset}}) == "af-metadata"
+    assert secret({"airflow": {"useStandardNaming": True, **unset}}) == "mlops-airflow-metadata"
 
 
 def test_image_digest_wins_as_in_the_official_chart() -> None:

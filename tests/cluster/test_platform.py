@@ -161,7 +161,10 @@ def kind(cluster, pod_levels, cluster_report):
 def test_production_example_installs(cluster, prod):
     seen = pf.assert_platform_ready(cluster, prod)
     hooks = {h.split()[2] for h in seen["hook Job"]}
-    assert {"mlops-run-airflow-migrations", "mlops-create-user", "mlops-airflow-mlops-pools"} <= hooks, seen
+    # the official chart's Jobs are plain Jobs (charts/airflow-mlops/values.yaml: with --wait a
+    # post-install hook would start only after the pods that wait for it); ours stays a hook
+    assert {"Job mlops/mlops-run-airflow-migrations", "Job mlops/mlops-create-user"} <= set(seen["Job"]), seen
+    assert "mlops-airflow-mlops-pools" in hooks and not {"mlops-run-airflow-migrations", "mlops-create-user"} & hooks, seen
     assert {"Deployment mlops/mlops-api-server 2/2", "Deployment mlops/mlops-airflow-mlops-mlflow 2/2",
             f"Deployment {PROD_SERVING}/mlops-airflow-mlops-serving-iris 2/2"} <= set(seen["Deployment"]), seen
     # the data sets claim is bound to the chart's NFS volume through its claimRef

@@ -78,6 +78,29 @@ def test_a_bad_schedule_names_the_key(platform_envs, schedules, message) -> None
     assert message in str(info.value)
 
 
+def test_the_chart_knows_the_dag_ids_of_the_folder(platform_envs, tmp_path) -> None:
+    """charts/airflow-mlops/files/dag-ids.json is how the chart refuses a schedule for a DAG that
+    does not exist (a typo) or that ignores it: it must list exactly the DAGs of dags/ that take
+    their schedule from pipelines.schedules, and the others as triggered-only."""
+    import json
+
+    from tests.support.platform_env import load_dagbag
+
+    ids = json.loads((paths.CHART_DIR / "files" / "dag-ids.json").read_text())
+    every = sorted(load_dagbag(paths.DAGS_DIR, platform_envs["kind"]).dags)
+    expression = "30 1 * * 1"
+    env = platform_envs["kind"].with_platform(tmp_path, schedules=dict.fromkeys(every, expression))
+    bag = load_dagbag(paths.DAGS_DIR, env)
+    assert bag.import_errors == {}
+    scheduled = sorted(d for d, dag in bag.dags.items() if _schedule(dag) == expression)
+    triggered = sorted(d for d, dag in bag.dags.items() if _schedule(dag) is None)
+    assert sorted(scheduled + triggered) == every
+    assert (ids["scheduled"], ids["triggered"]) == (scheduled, triggered), (
+        "charts/airflow-mlops/files/dag-ids.json is out of date with dags/; set\n"
+        + json.dumps({"scheduled": scheduled, "triggered": triggered}, indent=2)
+    )
+
+
 def test_the_chart_refuses_a_bad_schedule() -> None:
     with pytest.raises(Exception, match="schedules"):
         render_chart(values={"pipelines": {"schedules": {"ml_inference": "every day"}}}, show_only=["templates/platform/platform-configmap.yaml"])

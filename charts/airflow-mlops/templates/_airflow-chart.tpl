@@ -113,7 +113,7 @@ and refuses such names at render with the limit.
 {{- $limit := get $limits (toString (get $obj "kind")) }}
 {{- if and $limit $obj.metadata }}
 {{- if gt (len $obj.metadata.name) (int $limit) }}
-{{- fail (printf "release name %q: the official Airflow chart would name its %s %q (%d characters, Kubernetes allows %d) and the install would be rejected. Use a shorter release name, or set airflow.useStandardNaming=true with a shorter airflow.fullnameOverride." $.Release.Name $obj.kind $obj.metadata.name (len $obj.metadata.name) (int $limit)) }}
+{{- include "airflow-mlops.checks.refuse" (printf "release name %q: the official Airflow chart would name its %s %q (%d characters, Kubernetes allows %d) and the install would be rejected. Use a shorter release name, or set airflow.useStandardNaming=true with a shorter airflow.fullnameOverride." $.Release.Name $obj.kind $obj.metadata.name (len $obj.metadata.name) (int $limit)) }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -1,8 +1,9 @@
 {{- /*
-Resources and pod-template settings values.schema.json cannot judge (renders nothing): requests
+Resources and pod-template settings values.schema.json cannot judge (prints one message per refusal, see check-values.yaml): requests
 above limits, GPU requests set by hand. The pod templates are ConfigMap data the API server
 never validates; without these checks such values install and fail only when a task runs.
 */ -}}
+{{- define "airflow-mlops.checks.resources" }}
 {{- $V := .Values }}
 {{- $gpu := $V.gpu.resourceName }}
 {{- range $name, $p := $V.profiles }}
@@ -10,7 +11,7 @@ never validates; without these checks such values install and fail only when a t
 {{- $r := $p.resources | default dict }}
 {{- range $section := list "requests" "limits" }}
 {{- if hasKey (get $r $section | default dict) $gpu }}
-{{- fail (printf "profiles.%s.resources.%s must not set %s: the chart sets the GPU limit from profiles.%s.gpus (%v)." $name $section $gpu $name $p.gpus) }}
+{{- include "airflow-mlops.checks.refuse" (printf "profiles.%s.resources.%s must not set %s: the chart sets the GPU limit from profiles.%s.gpus (%v)." $name $section $gpu $name $p.gpus) }}
 {{- end }}
 {{- end }}
 {{- include "airflow-mlops.checkResources" (list (printf "profiles.%s.resources" $name) $r) }}
@@ -23,5 +24,6 @@ never validates; without these checks such values install and fail only when a t
 {{- range $i, $model := $V.serving.models }}
 {{- with $model.resources }}
 {{- include "airflow-mlops.checkResources" (list (printf "serving.models[%d].resources" $i) .) }}
+{{- end }}
 {{- end }}
 {{- end }}
