@@ -243,24 +243,32 @@ $(KIND_VENV_STAMP): $(KIND_LOCK)
 KUBERNETES_VERSION := v1.35.4
 ETCD_VERSION       := v3.6.16
 KWOK_VERSION       := v0.7.0
+COREDNS_VERSION    := v1.15.0
 CLUSTER_DIR        ?= $(REPO)/.cluster/local
 
 .PHONY: cluster-tools
-cluster-tools: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok into ./bin (pinned; needs Go)
-	@$(MAKE) -j2 $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kwok
+cluster-tools: ## Build etcd, kube-apiserver, -controller-manager, -scheduler, kwok and the real node's kubelet, kube-proxy, CoreDNS into ./bin (pinned; needs Go)
+	@$(MAKE) -j2 $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kwok $(BIN)/coredns $(BIN)/nodeimage
 
-# One go build links the three Kubernetes binaries (kube-apiserver stands for all of them).
+# One go build links the Kubernetes binaries (kube-apiserver stands for all of them).
 $(BIN)/kube-apiserver: FORCE
 	@scripts/cluster-tools kubernetes $(KUBERNETES_VERSION) $(BIN)
 
 $(BIN)/etcd: FORCE
 	@scripts/cluster-tools etcd $(ETCD_VERSION) $(BIN)
 
+$(BIN)/coredns: FORCE
+	@scripts/cluster-tools coredns $(COREDNS_VERSION) $(BIN)
+
+# The real node's pause and probe images' program (scripts/cluster/images.py): standard library only.
+$(BIN)/nodeimage: tools/control-plane/nodeimage/main.go tools/control-plane/nodeimage/go.mod
+	@cd tools/control-plane/nodeimage && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o $(BIN)/nodeimage .
+
 $(BIN)/kwok: FORCE
 	@scripts/install-go-tool sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok $(KWOK_VERSION) $(BIN)
 
 .PHONY: cluster-up
-cluster-up: cluster-tools ## Start (or reuse) the local control plane: etcd, apiserver, controller-manager, scheduler, kwok GPU nodes (.cluster/local)
+cluster-up: cluster-tools ## Start (or reuse) the local control plane: etcd, apiserver, controller-manager, scheduler, kwok GPU nodes, one real node (.cluster/local)
 	@CLUSTER_DIR=$(CLUSTER_DIR) scripts/cluster-up
 
 .PHONY: cluster-down

@@ -38,6 +38,12 @@ RUN_DIR=$CLUSTER_DIR/run
 LOG_DIR=$CLUSTER_DIR/logs
 PKI_DIR=$CLUSTER_DIR/pki
 
+# realnode up|down|check: the real node of this state directory (scripts/cluster/realnode.py).
+realnode() {
+  (cd "$CLUSTER_REPO" && CLUSTER_DIR=$CLUSTER_DIR CLUSTER_PORT_BASE=$CLUSTER_PORT_BASE CLUSTER_BIN=$CLUSTER_BIN \
+    PYTHONPATH=$CLUSTER_REPO python3 -m scripts.cluster.realnode "$@")
+}
+
 # lock_state: one cluster-up/cluster-down at a time per state directory (fd 8; the started
 # servers do not inherit it).
 lock_state() {

@@ -72,7 +72,14 @@ def test_etcd_module_pins_the_makefile_version():
         assert replace[module] == (module, version), module
 
 
-@pytest.mark.parametrize("component", ["kubernetes", "etcd"])
+def test_coredns_module_pins_the_makefile_version():
+    version = makefile_var("COREDNS_VERSION")
+    require, _ = gomod("coredns")
+    assert require["github.com/coredns/coredns"] == version
+    assert "scripts/cluster-tools coredns $(COREDNS_VERSION)" in (REPO / "Makefile").read_text()
+
+
+@pytest.mark.parametrize("component", ["kubernetes", "etcd", "coredns"])
 def test_tools_go_imports_the_built_commands(component):
     text = (TOOLS / component / "tools.go").read_text()
     assert "//go:build tools" in text

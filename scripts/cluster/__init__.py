@@ -1,0 +1,1 @@
+"""Python tooling of the control-plane tier (scripts/cluster-up, scripts/cluster-down)."""
