@@ -237,18 +237,20 @@ $(KIND_VENV_STAMP): $(KIND_LOCK)
 	$(call venv_from_lock,$(KIND_VENV),$(KIND_LOCK))
 
 # --- control plane: a local Kubernetes control plane with simulated (kwok) GPU nodes ----------
-# Pinned here and in the tools modules tools/control-plane/{kubernetes,etcd}/go.mod
+# Pinned here and in the tools modules tools/control-plane/{kubernetes,etcd,coredns,registry}/go.mod
 # (tests/cluster/test_tools_pins.py checks they agree). Each binary is rebuilt only when the
 # one in ./bin is not the pinned version. Every server listens on 127.0.0.1 only.
 KUBERNETES_VERSION := v1.35.4
 ETCD_VERSION       := v3.6.16
 KWOK_VERSION       := v0.7.0
 COREDNS_VERSION    := v1.15.0
+# CNCF distribution: the registry with htpasswd auth and TLS of the test tiers (tools/control-plane/registry)
+REGISTRY_VERSION   := v3.1.2
 CLUSTER_DIR        ?= $(REPO)/.cluster/local
 
 .PHONY: cluster-tools
-cluster-tools: ## Build etcd, kube-apiserver, -controller-manager, -scheduler, kwok and the real node's kubelet, kube-proxy, CoreDNS into ./bin (pinned; needs Go)
-	@$(MAKE) -j2 $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kwok $(BIN)/coredns $(BIN)/nodeimage
+cluster-tools: ## Build etcd, kube-apiserver, -controller-manager, -scheduler, kwok, the registry and the real node's kubelet, kube-proxy, CoreDNS into ./bin (pinned; needs Go)
+	@$(MAKE) -j2 $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kwok $(BIN)/registry $(BIN)/coredns $(BIN)/nodeimage
 
 # One go build links the Kubernetes binaries (kube-apiserver stands for all of them).
 $(BIN)/kube-apiserver: FORCE
@@ -263,6 +265,10 @@ $(BIN)/coredns: FORCE
 # The real node's pause and probe images' program (scripts/cluster/images.py): standard library only.
 $(BIN)/nodeimage: tools/control-plane/nodeimage/main.go tools/control-plane/nodeimage/go.mod
 	@cd tools/control-plane/nodeimage && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o $(BIN)/nodeimage .
+
+# registry and registry-htpasswd (scripts/cluster/registry.py runs them)
+$(BIN)/registry: FORCE
+	@scripts/cluster-tools registry $(REGISTRY_VERSION) $(BIN)
 
 $(BIN)/kwok: FORCE
 	@scripts/install-go-tool sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok $(KWOK_VERSION) $(BIN)

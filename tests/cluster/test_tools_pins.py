@@ -79,7 +79,20 @@ def test_coredns_module_pins_the_makefile_version():
     assert "scripts/cluster-tools coredns $(COREDNS_VERSION)" in (REPO / "Makefile").read_text()
 
 
-@pytest.mark.parametrize("component", ["kubernetes", "etcd", "coredns"])
+def test_registry_module_pins_the_makefile_version():
+    """The registry of the test tiers and registry-htpasswd: one pin, the version stamped into
+    `registry --version`, and the bcrypt of the htpasswd lines the one the registry links."""
+    version = makefile_var("REGISTRY_VERSION")
+    require, replace = gomod("registry")
+    assert require["github.com/distribution/distribution/v3"] == version
+    assert not replace
+    assert "golang.org/x/crypto" in require, "registry-htpasswd hashes with the registry's x/crypto"
+    script = (REPO / "scripts" / "cluster-tools").read_text()
+    assert "distribution/v3/version.version=$version" in script
+    assert "$(BIN)/registry" in (REPO / "Makefile").read_text()
+
+
+@pytest.mark.parametrize("component", ["kubernetes", "etcd", "coredns", "registry"])
 def test_tools_go_imports_the_built_commands(component):
     text = (TOOLS / component / "tools.go").read_text()
     assert "//go:build tools" in text
