@@ -7,7 +7,9 @@
 #   CLUSTER_BIN         directory of the binaries (default: <repo>/bin, built by `make cluster-tools`)
 #   CLUSTER_PORT_BASE   first of five consecutive ports on 127.0.0.1 (default 26440):
 #                       +0 kube-apiserver, +1 etcd clients, +2 etcd peers, +3 controller-manager,
-#                       +4 scheduler (kwok listens on no port)
+#                       +4 scheduler (kwok listens on no port); +5 is the tier registry's
+#                       (scripts/cluster/registry.py, started by whoever needs it): the real
+#                       node's containerd reaches it there
 #   CLUSTER_STOP_TIMEOUT seconds between SIGTERM and SIGKILL (default 10)
 
 CLUSTER_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

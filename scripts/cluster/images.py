@@ -40,8 +40,8 @@ def _tar_add(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) ->
     tar.addfile(info, io.BytesIO(data))
 
 
-def write_archive(program: Path, out: Path) -> list[str]:
-    """Write the OCI archive of both images to ``out``; returns their names."""
+def _build(program: Path) -> tuple[dict[str, bytes], dict[str, dict]]:
+    """(blobs by digest, manifest descriptor by image name) of both images."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as layer:
         _tar_add(layer, PROGRAM, program.read_bytes(), mode=0o755)
@@ -49,7 +49,7 @@ def write_archive(program: Path, out: Path) -> list[str]:
     layer_gz = gzip.compress(layer_tar, mtime=0)
     blobs: dict[str, bytes] = {}
     layer_digest = _blob(blobs, layer_gz)
-    manifests = []
+    manifests: dict[str, dict] = {}
     for name, entrypoint in ((PAUSE_IMAGE, [f"/{PROGRAM}", "pause"]), (PROBE_IMAGE, [f"/{PROGRAM}"])):
         config = {
             "architecture": "amd64",
@@ -73,13 +73,20 @@ def write_archive(program: Path, out: Path) -> list[str]:
             }],
         }
         manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
-        manifests.append({
+        manifests[name] = {
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "digest": _blob(blobs, manifest_bytes),
             "size": len(manifest_bytes),
             "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": name.rsplit(":", 1)[1]},
-        })
-    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests}
+        }
+    return blobs, manifests
+
+
+def write_archive(program: Path, out: Path) -> list[str]:
+    """Write the OCI archive of both images to ``out``; returns their names."""
+    blobs, manifests = _build(program)
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": list(manifests.values())}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     with tarfile.open(tmp, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -88,4 +95,35 @@ def write_archive(program: Path, out: Path) -> list[str]:
         for digest, data in sorted(blobs.items()):
             _tar_add(tar, "blobs/sha256/" + digest.split(":", 1)[1], data)
     tmp.replace(out)
-    return [PAUSE_IMAGE, PROBE_IMAGE]
+    return list(manifests)
+
+
+def push(program: Path, image: str, registry_url: str, authorization: str, ca_cert: Path, repository: str) -> str:
+    """Push ``image`` (PAUSE_IMAGE or PROBE_IMAGE) to ``<registry_url>/<repository>`` with the
+    registry HTTP API (blob uploads, then the manifest); returns the manifest digest."""
+    import ssl
+    import urllib.request
+
+    blobs, manifests = _build(program)
+    desc = manifests[image]
+    manifest = blobs[desc["digest"]]
+    ctx = ssl.create_default_context(cafile=str(ca_cert))
+    name, tag = repository.rsplit(":", 1)
+
+    def call(method: str, url: str, data: bytes | None = None, ctype: str | None = None):
+        req = urllib.request.Request(url, data=data, method=method, headers={"Authorization": authorization})
+        if ctype:
+            req.add_header("Content-Type", ctype)
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+            return resp.status, resp.headers
+
+    parsed = json.loads(manifest)
+    for digest in [parsed["config"]["digest"], *(layer["digest"] for layer in parsed["layers"])]:
+        _, headers = call("POST", f"{registry_url}/v2/{name}/blobs/uploads/")
+        location = headers["Location"]
+        if location.startswith("/"):
+            location = registry_url + location
+        sep = "&" if "?" in location else "?"
+        call("PUT", f"{location}{sep}digest={digest}", blobs[digest], "application/octet-stream")
+    call("PUT", f"{registry_url}/v2/{name}/manifests/{tag}", manifest, desc["mediaType"])
+    return desc["digest"]

@@ -77,6 +77,9 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 FIXED_PATHS = ("/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/var/lib/cni", "/run/containerd",
                "/var/lib/containerd", "/opt/containerd", "/etc/cni/net.d")
 REPO = Path(__file__).resolve().parents[2]
+# The tier's registry (scripts/cluster/registry.py) listens on CLUSTER_PORT_BASE + 5 of the host;
+# the node's containerd reaches it at the same 127.0.0.1:<port> and trusts the tier's CA for it.
+REGISTRY_PORT_OFFSET = 5
 
 
 class NodeError(RuntimeError):
@@ -103,6 +106,10 @@ class Layout:
     @property
     def api_port(self) -> int:
         return self.port_base
+
+    @property
+    def registry_port(self) -> int:
+        return self.port_base + REGISTRY_PORT_OFFSET
 
     @property
     def node_dir(self) -> Path:
@@ -537,6 +544,10 @@ class Api:
             return e.code, json.loads(e.read() or b"{}")
 
     def create(self, path: str, body: dict) -> None:
+        """Create the object unless it exists (a Service's taken cluster IP answers 422, not 409)."""
+        code, _ = self.request("GET", f"{path}/{body['metadata']['name']}")
+        if code == 200:
+            return
         code, out = self.request("POST", path, body)
         if code not in (201, 409):
             raise NodeError(f"POST {path} answered HTTP {code}: {out.get('message', out)}")
@@ -669,6 +680,11 @@ def up(layout: Layout) -> dict[str, float]:
                        ("coredns", "coredns.kubeconfig")):
         kubeconfig(layout, user, n / file)
     (n / "containerd.toml").write_text(containerd_config(layout))
+    registry_host = f"127.0.0.1:{layout.registry_port}"
+    (n / "certs.d" / registry_host).mkdir(parents=True, exist_ok=True)
+    (n / "certs.d" / registry_host / "hosts.toml").write_text(
+        f'server = "https://{registry_host}"\n\n[host."https://{registry_host}"]\n'
+        f'  capabilities = ["pull", "resolve"]\n  ca = "{layout.pki / "ca.crt"}"\n')
     (n / "cni" / "10-mlops-node.conflist").write_text(json.dumps(cni_config(), indent=1))
     (n / "kubelet.yaml").write_text(json.dumps(kubelet_config(layout), indent=1))
     (n / "kube-proxy.yaml").write_text(json.dumps(kube_proxy_config(layout), indent=1))
@@ -698,6 +714,7 @@ def up(layout: Layout) -> dict[str, float]:
         sys.executable, "-m", "scripts.cluster.netns_forward", f"--netns=/proc/{hold_proc.pid}/ns/net",
         f"--listen=127.0.0.1:{layout.api_port}={layout.api_port}",
         f"--listen={NODE_IP}:{layout.api_port}={layout.api_port}",
+        f"--listen=127.0.0.1:{layout.registry_port}={layout.registry_port}",
         f"--connect-proxy={layout.egress_socket}", f"--node-cidr={NODE_CIDR}", f"--service-cidr={SERVICE_CIDR}",
         f"--state-dir={layout.cluster_dir}"], netns=False)
     _wait("the API forwarder", layout.egress_socket.exists, 15, layout.logs / "node-forward.log", fwd)

@@ -252,3 +252,51 @@ def test_the_api_servers_egress_proxy_reaches_the_node_and_nothing_else(cluster)
     assert _connect(sock, "10.96.0.10:53").startswith(b"HTTP/1.1 200")  # a Service, through kube-proxy
     assert _connect(sock, "192.0.2.1:443").startswith(b"HTTP/1.1 403")  # anywhere else: refused
     assert _connect(sock, "not-an-ip:443").startswith(b"HTTP/1.1 400")
+
+
+def test_the_node_pulls_from_the_tier_registry_with_the_pull_secret_and_not_without(cluster, real_ns, tmp_path,
+                                                                                     cluster_report):
+    """The tier's registry (CNCF distribution, htpasswd + TLS from the tier's CA, on
+    CLUSTER_PORT_BASE + 5): containerd on the node verifies its certificate with the CA (hosts.toml)
+    and pulls with the pod's imagePullSecret; without the secret the registry answers 401 and the
+    pod waits in ErrImagePull/ImagePullBackOff."""
+    from tests.support import registry
+
+    layout = realnode.Layout(cluster.state_dir, cluster.port_base, Path())
+    pki = cluster.state_dir / "pki"
+    with registry.running(tmp_path / "registry", pki / "ca.crt", pki / "ca.key", layout.registry_port) as reg:
+        images.push(realnode.REPO / "bin" / "nodeimage", images.PROBE_IMAGE, reg.url, reg.auth(), reg.ca_cert,
+                    "mlops/probe:pulled")
+        ref = f"{reg.host}/mlops/probe:pulled"
+        cluster.core.create_namespaced_secret(real_ns, {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mlops-registry"},
+            "type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": __import__("base64").b64encode(
+                reg.dockerconfigjson().encode()).decode()}})
+        with_secret = probe_pod("pulled", ["fail", "0", "pulled with the secret"])
+        with_secret["spec"]["imagePullSecrets"] = [{"name": "mlops-registry"}]
+        without = probe_pod("anonymous", ["fail", "0", "must not run"])
+        for pod in (with_secret, without):
+            pod["spec"]["containers"][0].update(image=ref, imagePullPolicy="Always")
+        started = time.monotonic()
+        cluster.core.create_namespaced_pod(real_ns, with_secret)
+        cluster.core.create_namespaced_pod(real_ns, without)
+        pod = cluster.wait_for("the pod with the pull secret finished",
+                               lambda: finished(cluster, real_ns, "pulled"), timeout=90)
+        assert pod.status.phase == "Succeeded", cluster.diagnostics(real_ns)
+        assert pod_log(cluster, real_ns, "pulled").strip() == "pulled with the secret"
+        pulled_s = time.monotonic() - started
+
+        def refused():
+            p = cluster.core.read_namespaced_pod("anonymous", real_ns)
+            waiting = (p.status.container_statuses or [None])[0]
+            waiting = waiting and waiting.state.waiting
+            return waiting if waiting and waiting.reason in ("ErrImagePull", "ImagePullBackOff") else None
+
+        cluster.wait_for("the pod without the pull secret refused", refused, timeout=60)
+        events = cluster.core.list_namespaced_event(real_ns, field_selector="involvedObject.name=anonymous").items
+        messages = " ".join(e.message or "" for e in events)
+        assert "401 Unauthorized" in messages, messages
+        assert cluster.core.read_namespaced_pod("anonymous", real_ns).status.phase == "Pending"
+        cluster.core.delete_namespaced_pod("anonymous", real_ns, grace_period_seconds=0)
+    cluster_report.append(f"real node: pulled {ref} with the pull secret and ran it in {pulled_s:.1f}s; "
+                          "without the secret: 401, ErrImagePull")

@@ -269,7 +269,8 @@ class Cluster:
         self._lock_fd = None
 
 
-def ports_free(base: int, count: int = 5) -> bool:
+def ports_free(base: int, count: int = 6) -> bool:
+    """The control plane's 5 ports and the tier registry's (base + 5, the real node pulls there) are free."""
     socks = []
     try:
         for port in range(base, base + count):
@@ -285,12 +286,13 @@ def ports_free(base: int, count: int = 5) -> bool:
 
 
 def free_port_base() -> int:
-    """The first of 5 consecutive free ports on 127.0.0.1, below the ephemeral range."""
+    """The first of 6 consecutive free ports on 127.0.0.1 (5 of the control plane, the tier
+    registry's), below the ephemeral range."""
     for _ in range(200):
         base = random.randrange(20000, 32000)
         if ports_free(base):
             return base
-    raise ClusterError("no 5 consecutive free ports on 127.0.0.1")
+    raise ClusterError("no 6 consecutive free ports on 127.0.0.1")
 
 
 def choose_port_base(state_dir: Path) -> int:
