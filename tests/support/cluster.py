@@ -39,7 +39,12 @@ so two sessions of this checkout never pick the same range, and a range taken me
 another checkout is replaced by a fresh one. Apart from ``make cluster-up``'s ``.cluster/local``
 (26440-26444), so the tests never touch a developer's cluster.
 
-The nodes: ``kwok-cpu-0``, ``kwok-cpu-1`` and ``kwok-gpu-0``, ``kwok-gpu-1`` (label
+One real node, ``mlops-real-0`` (scripts/cluster/realnode.py: kubelet, containerd, CNI,
+kube-proxy, CoreDNS), runs real containers for the pods that tolerate and select
+``mlops.test/real-node=true`` (tests/cluster/test_real_node.py); ``CLUSTER_REAL_NODE=0`` leaves
+it out.
+
+The kwok nodes: ``kwok-cpu-0``, ``kwok-cpu-1`` and ``kwok-gpu-0``, ``kwok-gpu-1`` (label
 ``nvidia.com/gpu.present=true``, taint ``nvidia.com/gpu=present:NoSchedule``, allocatable
 ``nvidia.com/gpu: 8``). Pod lifecycle (tools/control-plane/kwok/stages.yaml): restartPolicy
 Always pods Running and Ready; Never/OnFailure pods (Jobs, hooks, task pods) Succeeded after
