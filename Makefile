@@ -198,13 +198,22 @@ test-dags: tools venv ## Only the DAG tests (tests/dags: every DAG file of dags/
 IMAGES_CACHE ?= $(REPO)/.cache/images
 export IMAGES_CACHE
 
+# The values files of a release (several: helm's order) name the images: `make images` tags each
+# build with the name the chart renders for it, `make push` pushes exactly those names.
+VALUES ?= values/kind.yaml
+VALUES_ARGS = $(foreach v,$(VALUES),--values $(v))
+
 .PHONY: images
-images: ## docker build every images/* offline (IMAGES="trainer mlflow" for some); prints build time, size and base of each
-	@scripts/docker-engine run scripts/images-build $(IMAGES)
+images: deps venv ## docker build the images the values name, tagged as the chart names them: make images VALUES=values/production.yaml [IMAGES="trainer mlflow"] (default values/kind.yaml); prints build time, size, base
+	@scripts/docker-engine run scripts/images-build $(VALUES_ARGS) $(IMAGES)
+
+.PHONY: push
+push: deps venv ## docker push exactly the images the values name: make push VALUES=values/production.yaml (credentials: `docker login`, or REGISTRY_USERNAME/REGISTRY_PASSWORD)
+	@scripts/docker-engine run $(VENV)/bin/python scripts/images-push $(VALUES_ARGS) $(IMAGES)
 
 .PHONY: test-docker
 test-docker: tools venv ## Container tier (part of `make test`): build the images, run tests/images/docker on 127.0.0.1, stop the engine
-	@scripts/docker-engine run sh -c 'scripts/images-build && MLOPS_REQUIRE_DOCKER=1 $(VENV)/bin/pytest -p no:xdist tests/images/docker $(PYTEST_ARGS)'
+	@scripts/docker-engine run sh -c 'scripts/images-build --values values/kind.yaml airflow git-server mlflow trainer && MLOPS_REQUIRE_DOCKER=1 $(VENV)/bin/pytest -p no:xdist tests/images/docker $(PYTEST_ARGS)'
 
 .PHONY: docker-down
 docker-down: ## Stop the private Docker engine of .docker/ (one left by a killed run)

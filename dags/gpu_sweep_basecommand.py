@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
 from mlops_platform.basecommand import (
     IMAGE_PATTERN,
     MAX_TIME_LIMIT,
@@ -24,7 +24,7 @@ from mlops_platform.basecommand import (
 from mlops_platform.basecommand_operator import BaseCommandJobOperator
 from mlops_platform.common import dag_defaults
 from mlops_platform.config import load_platform
-from mlops_platform.params import command_param, int_param
+from mlops_platform.params import command_param, int_param, name_param, string_param
 
 cfg = load_platform()
 bc = load_basecommand(cfg.directory)
@@ -36,13 +36,11 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     tags=["mlops", "training", "gpu", "basecommand"],
     params={
-        "image": Param(
+        "image": name_param(
             bc.image or "nvidia/pytorch:25.01-py3",
-            type="string",
-            pattern=IMAGE_PATTERN.pattern,
-            maxLength=255,
+            IMAGE_PATTERN,
+            "org[/team]/repo:tag in the NGC registry (not `latest`)",
             title="NGC image",
-            description="org[/team]/repo:tag in the NGC registry (not `latest`)",
         ),
         "command": command_param(["python", "train.py"]),
         "datasets": datasets_param(),
@@ -52,7 +50,7 @@ with DAG(
             MAX_TIME_LIMIT,
             "Run time limit of each job (runPolicy.totalRuntimeSeconds)",
         ),
-        "metric": Param("test_accuracy", type="string", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"),
+        "metric": string_param("test_accuracy", r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", "Metric to compare", max_length=64),
     },
     # The command param must stay a list when rendered.
     render_template_as_native_obj=True,

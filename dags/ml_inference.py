@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
-from airflow.sdk import DAG, Param, chain, task
+from airflow.sdk import DAG, chain, task
 from mlops_platform.common import dag_defaults
 from mlops_platform.config import load_platform
-from mlops_platform.params import dataset_param, model_name_param
+from mlops_platform.params import dataset_param, model_name_param, string_param
 from mlops_platform.pods import cleanup_task, pod_task, trainer_command
 
 cfg = load_platform()
@@ -17,7 +17,7 @@ with DAG(
     **cfg.dag_args("ml_inference", "inference"),
     params={
         "model_name": model_name_param("iris"),
-        "alias": Param("champion", type="string", pattern=r"^[a-z][a-z0-9_-]{0,31}$", maxLength=32),
+        "alias": string_param("champion", r"^[a-z][a-z0-9_-]{0,31}$", "MLflow alias", max_length=32),
         "dataset": dataset_param(),
     },
     doc_md=__doc__

@@ -8,7 +8,8 @@ import pendulum
 from airflow.sdk import DAG, Param, chain, task
 from mlops_platform.common import dag_defaults
 from mlops_platform.config import load_platform
-from mlops_platform.params import int_param, model_name_param
+from mlops_platform.names import CONTROL_CHARACTERS
+from mlops_platform.params import int_param, model_name_param, string_param
 
 cfg = load_platform()
 
@@ -30,9 +31,11 @@ with DAG(
             None,
             type=["null", "string"],
             pattern=r"^[1-9][0-9]{0,8}$",
+            maxLength=9,
+            **{"not": {"type": "string", "pattern": CONTROL_CHARACTERS}},
             description="Model version to serve; empty = the version behind `alias`",
         ),
-        "alias": Param("champion", type="string", pattern=r"^[a-z][a-z0-9_-]{0,31}$", maxLength=32),
+        "alias": string_param("champion", r"^[a-z][a-z0-9_-]{0,31}$", "MLflow alias", max_length=32),
         "replicas": int_param(1, 1, 10, "Server replicas"),
         "ready_timeout_seconds": int_param(600, 30, 3600, "How long to wait for the rollout"),
         "smoke_input": Param(
@@ -50,7 +53,12 @@ with DAG(
                         "data": {
                             "type": "array",
                             "maxItems": 100,
-                            "items": {"type": "array", "maxItems": 256},
+                            # rows of scalar cells (an object or a list in a cell is refused)
+                            "items": {
+                                "type": "array",
+                                "maxItems": 256,
+                                "items": {"type": ["number", "string", "boolean", "null"], "maxLength": 256},
+                            },
                         },
                     },
                     "required": ["columns", "data"],

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
-from airflow.sdk import DAG, Param, chain
+from airflow.sdk import DAG, chain
 from mlops_platform.common import RUN_TAG_ARGS, dag_defaults
 from mlops_platform.config import load_platform
-from mlops_platform.params import dataset_param, int_param, model_name_param, model_type_param, profile_param
+from mlops_platform.params import (
+    dataset_param,
+    int_param,
+    model_name_param,
+    model_type_param,
+    profile_param,
+    string_param,
+)
 from mlops_platform.pods import branch_on_profile, cleanup_task, pod_task, profile_tasks, trainer_command
 
 cfg = load_platform()
@@ -19,8 +26,8 @@ with DAG(
         "model_type": model_type_param("logistic_regression"),
         "model_name": model_name_param("iris"),
         "seed": int_param(42, 0, 2**31 - 1, "Random seed of the train/test split"),
-        "experiment": Param(
-            "airflow-mlops", type="string", pattern=r"^[A-Za-z0-9][A-Za-z0-9_. -]{0,62}$", maxLength=63
+        "experiment": string_param(
+            "airflow-mlops", r"^[A-Za-z0-9][A-Za-z0-9_. -]{0,62}$", "MLflow experiment", max_length=63
         ),
     },
     doc_md=__doc__

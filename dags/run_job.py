@@ -61,8 +61,10 @@ Trigger with a JSON conf such as
 
 - `image` is a name inside the platform registry (`{cfg.image_prefix or "<bare names>"}`); the
   registry cannot be changed from the conf. `tag` cannot be `latest`.
-- `command` is an argument list executed without a shell (`sh -c ...` is refused).
-- `env` names match `^[A-Z_][A-Z0-9_]*$`; the platform's own variables are reserved.
+- `command` is an argument list, executed as given (no shell is added); it runs in the job's own pod
+  (dags/README.md, "What a DAG trigger can and cannot do").
+- `env` names match `^[A-Z_][A-Z0-9_]*$`; the platform's own, GPU-visibility and loader variables
+  are reserved.
 - `secrets` maps variable names to `<secret>/<key>` of the chart's allow-list
   (`pipelines.secrets`: {", ".join(cfg.secret_refs) or "none in this environment"}); the pod
   reads the value from the Secret (`secretKeyRef`), the conf only names it.

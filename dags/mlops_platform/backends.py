@@ -33,11 +33,12 @@ def basecommand_settings(cfg: PlatformConfig) -> BaseCommandSettings:
 def ngc_image_param(bc: BaseCommandSettings) -> Any:
     from airflow.sdk import Param
 
+    schema = IMAGE_PATTERN.schema()
+    schema.pop("type")
     return Param(
         bc.image or FALLBACK_NGC_IMAGE,
         type="string",
-        pattern=IMAGE_PATTERN.pattern,
-        maxLength=255,
+        **schema,
         title="NGC image",
         description="Image of a Base Command job: org[/team]/repo:tag in NVIDIA's registry (not `latest`); "
         "the platform registry is not reachable from NGC",

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .common import schema_problems
+from .names import ENV_NAME, MOUNT_PATH, NGC_IMAGE, NameRule, excerpt
 
 DEFAULT_CONN_ID = "ngc_basecommand"
 CONN_TYPE = "ngc"
@@ -90,19 +91,18 @@ STATES_BEFORE_RUNNING = frozenset({"CREATED", "QUEUED", "STARTING", "PENDING_STO
 TERMINAL_STATES = SUCCESS_STATES | KILLED_STATES | FAILED_STATES
 NO_STATUS = "NO_STATUS"  # a job answer without jobStatus.status (not a platform state)
 
-ORG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-ACE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-INSTANCE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-# NGC registry image without host (org[/team]/repo:tag), optionally with nvcr.io/; no `latest`.
-IMAGE_PATTERN = re.compile(
-    r"^(?:nvcr\.io/)?[a-z0-9][a-z0-9._-]*(?:/[a-z0-9][a-z0-9._-]*){1,2}:(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
-)
-JOB_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-MOUNT_PATTERN = re.compile(r"^/(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9_./-]{0,254}$")
-ENV_NAME_PATTERN = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
-WORKSPACE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
-DATASET_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-DATASET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# Names (mlops_platform.names: whole string, no control characters; `.match()`/`.pattern` as before).
+ORG_PATTERN = NameRule("NGC org or team", r"[A-Za-z0-9][A-Za-z0-9_-]*", 64)
+ACE_PATTERN = NameRule("ACE name", r"[a-z0-9][a-z0-9._-]*", 63)
+INSTANCE_PATTERN = NameRule("instance type", r"[a-z0-9][a-z0-9._-]*", 63)
+# NGC registry image (org[/team]/repo:tag, optionally nvcr.io/ exactly); no other host, no `latest`.
+IMAGE_PATTERN = NGC_IMAGE
+JOB_NAME_PATTERN = NameRule("job name", r"[A-Za-z0-9][A-Za-z0-9_.-]*", 128)
+MOUNT_PATTERN = MOUNT_PATH
+ENV_NAME_PATTERN = ENV_NAME
+WORKSPACE_ID_PATTERN = NameRule("workspace id", r"[A-Za-z0-9][A-Za-z0-9_-]*", 128)
+DATASET_ID_PATTERN = NameRule("dataset id", r"[A-Za-z0-9_-]+", 64)
+DATASET_NAME_PATTERN = NameRule("dataset name", r"[A-Za-z0-9][A-Za-z0-9_.-]*", 128)
 
 
 class BaseCommandError(RuntimeError):
@@ -154,7 +154,7 @@ class NgcCredentials:
             _check("extra.ace", self.ace, ACE_PATTERN)
         for key in ("api_url", "auth_url"):
             value = getattr(self, key)
-            if not isinstance(value, str) or not re.match(r"^https?://[^\s/@]+(?::\d+)?/?$", value):
+            if not isinstance(value, str) or not re.fullmatch(r"https?://[^\s/@]+(?::\d+)?/?", value):
                 raise BaseCommandConfigError(f"connection: extra.{key} must be an http(s) base URL, got {value!r}")
 
     @classmethod
@@ -189,9 +189,9 @@ class NgcCredentials:
         return cls.from_connection(BaseHook.get_connection(conn_id), defaults)
 
 
-def _check(key: str, value: Any, pattern: re.Pattern[str]) -> None:
-    if not isinstance(value, str) or not pattern.match(value):
-        raise BaseCommandConfigError(f"{key} {value!r} is not valid (must match {pattern.pattern})")
+def _check(key: str, value: Any, pattern: NameRule) -> None:
+    if not pattern.ok(value):
+        raise BaseCommandConfigError(f"{key} {excerpt(value)} is not valid ({pattern.describe()})")
 
 
 # --- job spec --------------------------------------------------------------------------------------
@@ -287,7 +287,7 @@ def job_spec(
             f"time_limit_seconds {time_limit_seconds} is outside {MIN_TIME_LIMIT}..{MAX_TIME_LIMIT}"
         )
     if not isinstance(result_dir, str) or not MOUNT_PATTERN.match(result_dir):
-        raise BaseCommandConfigError(f"result_dir {result_dir!r} must be an absolute path without '..'")
+        raise BaseCommandConfigError(f"result_dir {excerpt(result_dir)}: {MOUNT_PATTERN.describe()} (never / or a system directory)")
     ds: list[tuple[str, str]] = []
     named: list[tuple[str, str]] = []
     for i, item in enumerate(datasets or []):
@@ -296,7 +296,7 @@ def job_spec(
                 f"datasets[{i}] must be {{'name': ..., 'mount': '/path'}} or {{'id': ..., 'mount': '/path'}}, got {item!r}"
             )
         if not isinstance(item["mount"], str) or not MOUNT_PATTERN.match(item["mount"]):
-            raise BaseCommandConfigError(f"datasets[{i}].mount {item['mount']!r} must be an absolute path")
+            raise BaseCommandConfigError(f"datasets[{i}].mount {excerpt(item['mount'])}: {MOUNT_PATTERN.describe()} (never / or a system directory)")
         if "name" in item:
             if not isinstance(item["name"], str) or not DATASET_NAME_PATTERN.match(item["name"]):
                 raise BaseCommandConfigError(
@@ -315,7 +315,7 @@ def job_spec(
         if not isinstance(item["id"], str) or not WORKSPACE_ID_PATTERN.match(item["id"]):
             raise BaseCommandConfigError(f"workspaces[{i}].id {item['id']!r} is not a workspace id")
         if not isinstance(item["mount"], str) or not MOUNT_PATTERN.match(item["mount"]):
-            raise BaseCommandConfigError(f"workspaces[{i}].mount {item['mount']!r} must be an absolute path")
+            raise BaseCommandConfigError(f"workspaces[{i}].mount {excerpt(item['mount'])}: {MOUNT_PATTERN.describe()} (never / or a system directory)")
         mode = item.get("mode", "RW")
         if mode not in ("RO", "RW"):
             raise BaseCommandConfigError(f"workspaces[{i}].mode {mode!r} must be RO or RW")
@@ -712,7 +712,7 @@ def parse_basecommand(doc: Any, where: str = BASECOMMAND_FILE) -> BaseCommandSet
     if image is not None and not IMAGE_PATTERN.match(str(image)):
         raise BaseCommandConfigError(f"{where}: key 'image' {image!r} is not an NGC image org[/team]/repo:tag")
     conn_id = doc.get("connId", DEFAULT_CONN_ID)
-    if not isinstance(conn_id, str) or not re.match(r"^[a-z][a-z0-9_]{0,62}$", conn_id):
+    if not isinstance(conn_id, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", conn_id):
         raise BaseCommandConfigError(f"{where}: key 'connId' {conn_id!r} must match ^[a-z][a-z0-9_]*$")
     limit = doc.get("timeLimitSeconds", 3600)
     if isinstance(limit, bool) or not isinstance(limit, int) or not MIN_TIME_LIMIT <= limit <= MAX_TIME_LIMIT:
@@ -789,9 +789,9 @@ def datasets_param(max_items: int = 16) -> Any:
         "required": ["mount"],
         "oneOf": [{"required": ["name"]}, {"required": ["id"]}],
         "properties": {
-            "name": {"type": "string", "pattern": DATASET_NAME_PATTERN.pattern},
+            "name": DATASET_NAME_PATTERN.schema(),
             "id": {"type": "integer", "minimum": 1},
-            "mount": {"type": "string", "pattern": MOUNT_PATTERN.pattern},
+            "mount": MOUNT_PATTERN.schema(),
         },
     }
     return Param(

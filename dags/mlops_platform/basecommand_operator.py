@@ -62,6 +62,7 @@ from .basecommand import (
     job_status,
     parse_result,
 )
+from .templates import check_operator_fields
 
 # Extra time a job may spend queued/starting before the trigger gives up on it.
 DEFAULT_QUEUE_TIMEOUT = 3600
@@ -279,9 +280,15 @@ class BaseCommandJobOperator(BaseOperator):
         retry_attempts: int = 5,
         retry_backoff: float = 1.0,
         request_timeout: float = 30.0,
+        allow_template_names: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # No conn/var/dag_run/conf/macros in a job's fields unless opted in (mlops_platform.templates).
+        fields = {"image": image, "command": command, "profile": profile, "instance_type": instance_type,
+                  "ace": ace, "time_limit_seconds": time_limit_seconds, "datasets": datasets,
+                  "workspaces": workspaces, "env": env, "job_name": job_name}  # fmt: skip
+        check_operator_fields(self.task_id, fields, allow_template_names)
         if (profile is None) == (instance_type is None):
             raise BaseCommandConfigError(f"{self.task_id}: give exactly one of profile or instance_type")
         self.image = image

@@ -12,32 +12,40 @@ from typing import Any
 from airflow.sdk import Param
 
 from .config import PlatformConfig
-
-# Docker image name path without a registry host: lowercase components separated by '/';
-# no '.' or ':' anywhere, so no component can ever be read as another registry host.
-IMAGE_NAME_PATTERN = r"^[a-z0-9]+(?:[_-][a-z0-9]+)*(?:/[a-z0-9]+(?:[_-][a-z0-9]+)*){0,2}$"
-# Docker tag grammar, `latest` refused (runs must be reproducible).
-IMAGE_TAG_PATTERN = r"^(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
-# Environment variable names (POSIX portable, upper case).
-ENV_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]{0,63}$"
-# Names the platform sets itself: a job must not override them.
-RESERVED_ENV_NAMES = (
-    "HOME",
-    "PATH",
-    "MLFLOW_TRACKING_URI",
-    "MLOPS_PROFILE",
-    "MLOPS_GPUS",
-    "MLOPS_WORKSPACE_SUBPATH",
-    "LD_PRELOAD",
-    "LD_LIBRARY_PATH",
-    "PYTHONPATH",
+from .names import (
+    ENV_NAME,
+    IMAGE_NAME,
+    IMAGE_TAG,
+    MODEL_NAME,
+    RELATIVE_PATH,
+    RESERVED_ENV_NAMES,  # noqa: F401  (imported from here by older code)
+    NameRule,
+    env_names_schema,
+    reserved_env_text,
 )
-# Shell interpreters (a command starting with one of them plus -c is refused).
-SHELL_PATTERN = r"^(?:/usr)?(?:/local)?(?:/bin/)?(?:ba|da|z|k|c|tc|fi|a)?sh$"
-# Model names in MLflow's registry / Kubernetes object names derived from them.
-MODEL_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
-# A relative path below a mount point: no '..' component, no absolute path, no odd characters.
-RELATIVE_PATH_PATTERN = r"^(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9_][A-Za-z0-9_./-]{0,254}$"
+
+# The names (one validator: mlops_platform.names); the anchored patterns stay importable here.
+IMAGE_NAME_PATTERN = IMAGE_NAME.pattern
+IMAGE_TAG_PATTERN = IMAGE_TAG.pattern
+ENV_NAME_PATTERN = ENV_NAME.pattern
+MODEL_NAME_PATTERN = MODEL_NAME.pattern
+RELATIVE_PATH_PATTERN = RELATIVE_PATH.pattern
+# Characters a free string from a run's conf may hold (string params of YAML pipelines): no
+# whitespace, quotes, `$`, backquote, `;|&<>()*?[]{}~#!\\`, no control characters, so a value
+# can never be read as shell or Python syntax wherever an author puts it in a command.
+SAFE_TEXT_PATTERN = r"^[A-Za-z0-9_.,:=+@/-]*$"
+
+
+def _bounded(schema: dict[str, Any], max_length: int) -> dict[str, Any]:
+    """`schema`'s patterns are only evaluated on a string of at most `max_length` characters.
+
+    jsonschema evaluates every keyword (a `maxLength` error does not stop `pattern`), so a 1 MB
+    conf value would reach the regex engine; inside `then`, the pattern runs only when `if`
+    (the length) holds."""
+    patterned = {k: schema.pop(k) for k in ("pattern", "not", "allOf") if k in schema}
+    if not patterned:
+        return schema
+    return {**schema, "maxLength": max_length, "if": {"maxLength": max_length}, "then": patterned}
 
 
 def profile_param(cfg: PlatformConfig, default: str | None = None, gpu_only: bool = False) -> Param:
@@ -73,22 +81,36 @@ def int_param(default: int, minimum: int, maximum: int, description: str, title:
     return Param(default, type="integer", minimum=minimum, maximum=maximum, description=description, **extra)
 
 
-def string_param(default: str, pattern: str, description: str, max_length: int = 255, **kw: Any) -> Param:
-    return Param(default, type="string", pattern=pattern, maxLength=max_length, description=description, **kw)
+def string_param(
+    default: str, pattern: str, description: str, max_length: int = 255, safe_text: bool = False, **kw: Any
+) -> Param:
+    """A string matching `pattern` (checked only up to `max_length` characters, no control
+    characters); with `safe_text`, also only SAFE_TEXT_PATTERN's characters."""
+    schema: dict[str, Any] = {"pattern": pattern, "not": {"type": "string", "pattern": r"[\x00-\x1f\x7f]"}}
+    if safe_text:
+        schema["allOf"] = [{"pattern": SAFE_TEXT_PATTERN}]
+    schema = _bounded(schema, max_length)
+    return Param(default, type="string", description=description, **schema, **kw)
+
+
+def name_param(default: str, rule: NameRule, description: str, **kw: Any) -> Param:
+    """A name of `rule` (mlops_platform.names), the same check as the YAML loader and the operators."""
+    schema = _bounded(rule.schema(), rule.max_length)
+    schema.pop("type")
+    return Param(default, type="string", description=description, **schema, **kw)
 
 
 def image_name_param(default: str) -> Param:
-    return string_param(
+    return name_param(
         default,
-        IMAGE_NAME_PATTERN,
+        IMAGE_NAME,
         "Image name inside the platform registry (the registry host is fixed by the platform)",
-        max_length=128,
         title="Image name",
     )
 
 
 def image_tag_param(default: str) -> Param:
-    return string_param(default, IMAGE_TAG_PATTERN, "Image tag (not `latest`)", max_length=128, title="Tag")
+    return name_param(default, IMAGE_TAG, "Image tag (not `latest`)", title="Tag")
 
 
 def env_param(default: dict[str, str] | None = None, max_vars: int = 32, max_value: int = 4096) -> Param:
@@ -96,25 +118,25 @@ def env_param(default: dict[str, str] | None = None, max_vars: int = 32, max_val
     return Param(
         dict(default or {}),
         type="object",
-        propertyNames={"pattern": ENV_NAME_PATTERN, "not": {"enum": list(RESERVED_ENV_NAMES)}},
+        propertyNames=_bounded(env_names_schema(), ENV_NAME.max_length),
         additionalProperties={"type": "string", "maxLength": max_value},
         maxProperties=max_vars,
         title="Environment",
-        description=f"Variables NAME -> value; names match {ENV_NAME_PATTERN}, reserved: "
-        + ", ".join(RESERVED_ENV_NAMES),
+        description=f"Variables NAME -> value; names match {ENV_NAME_PATTERN}, reserved: " + reserved_env_text(),
     )
 
 
 def command_param(default: list[str], max_items: int = 64, max_item_length: int = 1024) -> Param:
-    """The container command as an argument list (never a shell string)."""
+    """The container command as an argument list, executed as given (no shell is added).
+
+    What the list runs is the triggering user's choice (dags/README.md, "What a DAG trigger can
+    and cannot do"): the pod's boundaries are what protects the platform, not a look at argv[0]."""
     return Param(
         list(default),
         type="array",
-        items={"type": "string", "minLength": 1, "maxLength": max_item_length, "pattern": r"^[^\x00]*$"},
+        items=_bounded({"type": "string", "minLength": 1, "not": {"type": "string", "pattern": r"\x00"}}, max_item_length),
         minItems=1,
         maxItems=max_items,
-        # Defence in depth: a shell interpreter with -c would turn conf into shell code.
-        **{"not": {"minItems": 2, "prefixItems": [{"pattern": SHELL_PATTERN}, {"pattern": r"^-[A-Za-z]*c"}]}},
         title="Command",
         description="Command and arguments as a list of strings (executed without a shell)",
     )
@@ -135,11 +157,11 @@ def model_type_param(default: str) -> Param:
 
 
 def model_name_param(default: str) -> Param:
-    return string_param(default, MODEL_NAME_PATTERN, "Registered model name", max_length=40, title="Model")
+    return name_param(default, MODEL_NAME, "Registered model name", title="Model")
 
 
 def relative_path_param(default: str, description: str) -> Param:
-    return string_param(default, RELATIVE_PATH_PATTERN, description, max_length=255)
+    return name_param(default, RELATIVE_PATH, description)
 
 
 def secret_env_param(cfg: Any) -> Param:
@@ -150,7 +172,7 @@ def secret_env_param(cfg: Any) -> Param:
     return Param(
         {},
         type="object",
-        propertyNames={"pattern": ENV_NAME_PATTERN, "not": {"enum": list(RESERVED_ENV_NAMES)}},
+        propertyNames=_bounded(env_names_schema(), ENV_NAME.max_length),
         additionalProperties=value_schema,
         maxProperties=32 if refs else 0,
         title="Secrets as environment",

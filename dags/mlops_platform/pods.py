@@ -21,9 +21,20 @@ partial value for every map index. So:
   profiles (`pool_slots` = max, never over-commits the pool, may under-use it).
 
 Resources: by default a task sets none and the profile's resources from the template apply
-(the chart decides sizes per cluster). The operator merges its container into the template's
-`base` container object by object, so a task that does set `limits` drops the template's
-`limits` (with `nvidia.com/gpu`): `resources_for()` then writes the profile's GPU limit again.
+(the chart decides sizes per cluster). Task resources only narrow the profile's: the operator
+merges its container into the template's `base` container object by object (a task's `limits`
+would replace the template's whole `limits`, `nvidia.com/gpu` included), so `resources_for()`
+starts from the profile's requests and limits (read from its pod template) and lowers the ones
+the task gives; a value above the profile's is refused, no limit is ever dropped, and the built
+pod is checked against its template again (`MlopsPodOperator`).
+
+Environment: the built pod's container has each variable once (Kubernetes keeps the last of two
+entries, so a task's second MLOPS_WORKSPACE_SUBPATH would win), every name valid
+(`names.ENV_NAME`, no control characters) and none of the task's own names reserved
+(`names.reserved_env`), whatever the templates rendered.
+
+Templates: the operator's template fields never read `conn`, `var`, `dag_run`, `conf` or
+`macros` (mlops_platform.templates) unless the task opts in with `allow_template_names`.
 
 Reattach: `reattach_on_restart` is deprecated in provider 10.25 (replaced by `durable` on
 Airflow >= 3.3) and defaults to True on 3.1: a restarted worker re-attaches to the running pod
@@ -44,10 +55,12 @@ from kubernetes.client import models as k8s
 
 from .common import PART_OF_LABEL, WORKSPACE_SUBPATH_TEMPLATE
 from .config import PlatformConfig, Profile, load_platform
-from .params import ENV_NAME_PATTERN, RESERVED_ENV_NAMES
+from .names import ENV_NAME, check_env_name, excerpt, reserved_env
+from .templates import check_operator_fields
 
+ENV_NAME_PATTERN = ENV_NAME.pattern
 GPU_RESOURCE = "nvidia.com/gpu"
-_ENV_NAME = re.compile(ENV_NAME_PATTERN)
+BASE_CONTAINER = "base"
 
 
 class MlopsPodOperator(KubernetesPodOperator):
@@ -69,9 +82,22 @@ class MlopsPodOperator(KubernetesPodOperator):
         timeout_seconds: int | str | None = None,
         secret_env: Mapping[str, str] | str | None = None,
         allowed_secret_refs: Sequence[str] = (),
+        platform_env_names: Sequence[str] = (),
+        allow_template_names: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
+        # Checked before the base class turns env_vars into V1EnvVar objects: the fields as given.
+        check_operator_fields(
+            str(kwargs.get("task_id")),
+            {k: v for k, v in {**kwargs, "extra_env": extra_env, "secret_env": secret_env}.items()
+             if k in self.template_fields},
+            allow_template_names,
+        )
         super().__init__(**kwargs)
+        # The variables the platform itself sets in env_vars (the workspace sub-path): allowed
+        # although reserved; every other reserved name is refused at pod build.
+        self.platform_env_names = list(platform_env_names)
+        self.allow_template_names = list(allow_template_names)
         self.allowed_image_prefix = allowed_image_prefix
         self.extra_env = extra_env
         self.timeout_seconds = timeout_seconds
@@ -104,8 +130,9 @@ class MlopsPodOperator(KubernetesPodOperator):
             env = [k8s.V1EnvVar(name=k, value=str(v)) for k, v in self.env_vars.items()]
         taken = {e.name for e in env if isinstance(e, k8s.V1EnvVar)}
         for name, value in extra.items():
-            if not _ENV_NAME.match(str(name)) or name in RESERVED_ENV_NAMES or name in taken:
-                raise ValueError(f"{self.task_id}: environment variable {name!r} is not allowed")
+            check_env_name(name, f"{self.task_id}: extra_env variable")
+            if name in taken:
+                raise ValueError(f"{self.task_id}: environment variable {name!r} is already set")
             env.append(k8s.V1EnvVar(name=str(name), value=str(value)))
         self.env_vars = env
 
@@ -147,7 +174,36 @@ class MlopsPodOperator(KubernetesPodOperator):
         self._stringify()
         if self.timeout_seconds not in (None, ""):
             self.active_deadline_seconds = int(self.timeout_seconds)
-        return super().build_pod_request_obj(context, dry_run=dry_run)
+        pod = super().build_pod_request_obj(context, dry_run=dry_run)
+        self._check_pod(pod)
+        return pod
+
+    def _check_pod(self, pod: k8s.V1Pod) -> None:
+        """The pod as it will be created: each variable once, valid names, no reserved name set
+        by the task, the profile's limits kept and not exceeded."""
+        (container,) = [c for c in pod.spec.containers if c.name == BASE_CONTAINER] or pod.spec.containers[:1]
+        env_vars = self.env_vars or []
+        own = set(env_vars) if isinstance(env_vars, Mapping) else {e.name for e in env_vars if isinstance(e, k8s.V1EnvVar)}
+        seen: set[str] = set()
+        for entry in container.env or []:
+            name = entry.name
+            ENV_NAME.check(name, f"{self.task_id}: environment variable name")
+            if name in seen:
+                raise ValueError(
+                    f"{self.task_id}: environment variable {name!r} is set twice in the pod (by its "
+                    "profile's template or the platform, and by the task); Kubernetes would keep the last"
+                )
+            seen.add(name)
+            if name in own and reserved_env(name) and name not in self.platform_env_names:
+                check_env_name(name, f"{self.task_id}: environment variable")
+        template = _template_resources(str(self.pod_template_file)) if self.pod_template_file else None
+        if template is not None:
+            res = container.resources
+            _check_narrowing(
+                f"{self.task_id}: pod",
+                template,
+                {"requests": dict(res.requests or {}) if res else {}, "limits": dict(res.limits or {}) if res else {}},
+            )
 
 
 def resources_for(
@@ -159,16 +215,89 @@ def resources_for(
 ) -> k8s.V1ResourceRequirements | None:
     """Task resources, or None to keep the profile's resources from the pod template.
 
-    When a task sets resources they replace the template's (the operator merges the container
-    object by object), so the profile's `nvidia.com/gpu` limit is written here again.
+    The task only narrows its profile: start from the template's requests and limits (every
+    limit kept, `nvidia.com/gpu` included), set the task's values (`memory` is the request and,
+    without `memory_limit`, the limit), refuse a value above the profile's.
     """
     if not any((cpu, memory, cpu_limit, memory_limit)):
         return None
-    requests = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v}
-    limits = {k: v for k, v in (("cpu", cpu_limit), ("memory", memory_limit or memory)) if v}
+    template = _template_resources(profile.pod_template_file)
+    if template is None:
+        raise ValueError(
+            f"profile {profile.name!r}: its pod template {profile.pod_template_file} is not readable, "
+            "so task resources cannot be checked against the profile's"
+        )
+    requests, limits = dict(template["requests"]), dict(template["limits"])
+    for key, request, limit in (("cpu", cpu, cpu_limit), ("memory", memory, memory_limit or memory)):
+        if limit:
+            limits[key] = str(limit)
+            if key in requests and _quantity(requests[key]) > _quantity(limit) and not request:
+                requests[key] = str(limit)  # a narrower limit lowers the request with it
+        if request:
+            requests[key] = str(request)
     if profile.is_gpu:
         limits[GPU_RESOURCE] = str(profile.gpus)
+    _check_narrowing(f"profile {profile.name!r}", template, {"requests": requests, "limits": limits})
     return k8s.V1ResourceRequirements(requests=requests or None, limits=limits or None)
+
+
+def _quantity(value: Any) -> Any:
+    from kubernetes.utils import parse_quantity
+
+    return parse_quantity(str(value))
+
+
+def _check_narrowing(where: str, template: Mapping[str, Mapping[str, Any]], got: Mapping[str, Mapping[str, Any]]) -> None:
+    """`got` (requests, limits) is within the template's: no limit dropped or raised, no request
+    above the profile's request (or its limit where it sets no request), requests within limits."""
+    t_req, t_lim = template.get("requests") or {}, template.get("limits") or {}
+    req, lim = got.get("requests") or {}, got.get("limits") or {}
+    for key, bound in t_lim.items():
+        if key not in lim:
+            raise ValueError(f"{where}: the profile's {key} limit {bound} is dropped; task resources only narrow it")
+        if _quantity(lim[key]) > _quantity(bound):
+            raise ValueError(
+                f"{where}: {key} limit {excerpt(lim[key])} is above the profile's {bound}; task resources only narrow it"
+            )
+    for key, value in req.items():
+        bound = t_req.get(key, t_lim.get(key))
+        if bound is not None and _quantity(value) > _quantity(bound):
+            raise ValueError(
+                f"{where}: {key} request {excerpt(value)} is above the profile's {bound}; task resources only narrow it"
+            )
+        if key in lim and _quantity(value) > _quantity(lim[key]):
+            raise ValueError(f"{where}: {key} request {excerpt(value)} is above its limit {lim[key]}")
+
+
+_TEMPLATE_CACHE: dict[tuple[str, float], dict[str, dict[str, str]] | None] = {}
+
+
+def _template_resources(path: str) -> dict[str, dict[str, str]] | None:
+    """requests/limits of the `base` container of a pod template file (None: not readable, or a
+    templated path such as `.../{{ params.profile }}.yaml` before rendering)."""
+    import os
+
+    import yaml
+
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return None
+    key = (path, mtime)
+    if key not in _TEMPLATE_CACHE:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                doc = yaml.safe_load(fh)
+            containers = doc["spec"]["containers"]
+            (base,) = [c for c in containers if c.get("name") == BASE_CONTAINER] or containers[:1]
+            res = base.get("resources") or {}
+            _TEMPLATE_CACHE[key] = {
+                "requests": {k: str(v) for k, v in (res.get("requests") or {}).items()},
+                "limits": {k: str(v) for k, v in (res.get("limits") or {}).items()},
+            }
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+            _TEMPLATE_CACHE[key] = None
+    return _TEMPLATE_CACHE[key]
 
 
 def pod_task_kwargs(
@@ -232,6 +361,9 @@ def pod_task_kwargs(
         # Airflow < 3.3: a restarted worker re-attaches to the running pod instead of starting a new one.
     }
     kwargs.update(operator_kwargs)
+    kwargs["platform_env_names"] = [cfg.workspace_subpath_env]
+    # Template fields: also checked here for MlopsPodOperator.partial() (its __init__ runs late).
+    check_operator_fields(task_id, kwargs, kwargs.get("allow_template_names", ()))
     # Secret references: checked now when literal (parse time), else when the pod is built.
     kwargs["allowed_secret_refs"] = cfg.secret_refs
     check_secret_env(task_id, kwargs.get("secret_env"), cfg.secret_refs)
@@ -250,8 +382,7 @@ def check_secret_env(task_id: str, secret_env: Any, allowed: Sequence[str]) -> d
     if not isinstance(secret_env, Mapping):
         raise ValueError(f"{task_id}: secret_env must be a mapping ENV_NAME -> '<secret>/<key>'")
     for name, ref in secret_env.items():
-        if not _ENV_NAME.match(str(name)) or name in RESERVED_ENV_NAMES:
-            raise ValueError(f"{task_id}: secret_env variable {name!r} is not allowed")
+        check_env_name(name, f"{task_id}: secret_env variable")
         if ref not in allowed:
             raise ValueError(
                 f"{task_id}: secret_env {name!r} references {ref!r}, not in the chart's pipelines.secrets "
@@ -276,11 +407,10 @@ def _command(task_id: str, command: Sequence[str] | str) -> tuple[Any, Any]:
 
 def _task_env(task_id: str, cfg: PlatformConfig, env: Mapping[str, str] | None) -> dict[str, str]:
     """The run's workspace sub-path plus the task's own variables (names checked)."""
-    task_env = {cfg.workspace_subpath_env: WORKSPACE_SUBPATH_TEMPLATE, **dict(env or {})}
-    for name in task_env:
-        if not _ENV_NAME.match(name):
-            raise ValueError(f"{task_id}: environment variable name {name!r} must match {ENV_NAME_PATTERN}")
-    return task_env
+    for name in env or {}:
+        if name != cfg.workspace_subpath_env:  # a Python DAG may place its pod below the run's directory
+            check_env_name(name, f"{task_id}: environment variable")
+    return {cfg.workspace_subpath_env: WORKSPACE_SUBPATH_TEMPLATE, **dict(env or {})}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,11 @@ inside, so nothing here touches the network at DAG parse time.
 Rollout (idempotent): snapshot what is there -> create or patch each object -> wait until the
 Deployment's new ReplicaSet is available -> smoke-test `/invocations` -> on failure restore the
 snapshot (or delete what this rollout created).
+
+Ownership: every object this module creates carries `OWNER_LABEL: OWNER` and the model label;
+an existing object without both (the chart's Ingress, anything else in the namespace) is never
+patched, replaced or deleted (`NotOwned`), and a model whose object names would fall in the
+chart's name space (`<release>-...`) is refused before anything is read.
 """
 
 from __future__ import annotations
@@ -25,6 +30,32 @@ SERVER_CONTAINER = "model-server"
 MODEL_LABEL = "mlops.airflow.apache.org/model"
 VERSION_ANNOTATION = "mlops.airflow.apache.org/model-version"
 MODEL_URI_ANNOTATION = "mlops.airflow.apache.org/model-uri"
+OWNER_LABEL = "mlops.airflow.apache.org/owner"
+OWNER = "ml_serving"
+
+
+class NotOwned(RuntimeError):
+    """An object of the same name exists and was not created by ml_serving for this model."""
+
+
+def check_model_name(cfg: PlatformConfig, model: str) -> str:
+    """The model name as a DNS label (names.MODEL_NAME) whose objects cannot be the chart's."""
+    from .names import MODEL_NAME
+
+    MODEL_NAME.check(model, "model name")
+    release = str(cfg.release)
+    if model == release or serving_name(model).startswith(release + "-") or model.startswith(release + "-"):
+        raise ValueError(
+            f"model name {model!r}: its objects ({serving_name(model)}) would collide with the chart's own "
+            f"objects (named {release}-...); choose another model name"
+        )
+    return model
+
+
+def owned(obj: Any, model: str) -> bool:
+    """True when the object (API dict) carries ml_serving's owner label and this model's label."""
+    labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
+    return labels.get(OWNER_LABEL) == OWNER and labels.get(MODEL_LABEL) == model
 
 
 def serving_name(model: str) -> str:
@@ -69,6 +100,7 @@ def serving_objects(cfg: PlatformConfig, model: str, version: str, replicas: int
     placement); only what varies per model is filled in: name, model label, model URI,
     annotations, replicas.
     """
+    check_model_name(cfg, model)
     name = serving_name(model)
     namespace = serving_namespace(cfg)
     model_uri = f"models:/{model}/{version}"
@@ -80,6 +112,7 @@ def serving_objects(cfg: PlatformConfig, model: str, version: str, replicas: int
         meta["labels"][MODEL_LABEL] = model
         meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
     spec["selector"]["matchLabels"][MODEL_LABEL] = model
+    dep["metadata"]["labels"] = {**dep["metadata"]["labels"], OWNER_LABEL: OWNER}
     spec["replicas"] = replicas
     (server,) = [c for c in pod["spec"]["containers"] if c["name"] == SERVER_CONTAINER]
     command = server["command"]
@@ -177,6 +210,7 @@ def snapshot(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if exc.status != 404:
                 raise
             current = None
+        _check_owned(obj["kind"], meta, current)
         out.append(
             {"kind": obj["kind"], "name": meta["name"], "namespace": meta["namespace"], "object": current}
         )
@@ -184,7 +218,8 @@ def snapshot(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def apply(objects: list[dict[str, Any]]) -> list[str]:
-    """Create each object, or patch it when it exists (idempotent)."""
+    """Create each object, or patch it when it exists and is ml_serving's (idempotent)."""
+    from kubernetes.client import ApiClient
     from kubernetes.client.exceptions import ApiException
 
     done = []
@@ -196,6 +231,10 @@ def apply(objects: list[dict[str, Any]]) -> list[str]:
         except ApiException as exc:
             if exc.status != 409:
                 raise
+            current = ApiClient().sanitize_for_serialization(
+                getattr(api, f"read_{suffix}")(meta["name"], meta["namespace"])
+            )
+            _check_owned(obj["kind"], meta, current)
             getattr(api, f"patch_{suffix}")(meta["name"], meta["namespace"], obj)
             done.append(f"patched {obj['kind']}/{meta['name']}")
     return done
@@ -244,13 +283,26 @@ def smoke_test(url: str, payload: dict[str, Any], timeout: float = 30) -> dict[s
 
 
 def restore(snap: list[dict[str, Any]]) -> list[str]:
-    """Put every object back as it was in the snapshot; delete the ones that did not exist."""
+    """Put every object back as it was in the snapshot; delete the ones that did not exist (only
+    ml_serving's own objects are ever touched)."""
+    from kubernetes.client import ApiClient
     from kubernetes.client.exceptions import ApiException
 
     done = []
     for item, api, suffix in _with_apis(snap):
         name, ns, previous = item["name"], item["namespace"], item["object"]
+        model = _model_of(item, previous)
+        try:
+            current = ApiClient().sanitize_for_serialization(getattr(api, f"read_{suffix}")(name, ns))
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            current = None
+        if current is not None and not owned(current, model):
+            raise NotOwned(f"{item['kind']} {ns}/{name} is not ml_serving's (label {OWNER_LABEL}={OWNER} missing): left alone")
         if previous is None:
+            if current is None:
+                continue
             try:
                 getattr(api, f"delete_{suffix}")(name, ns)
                 done.append(f"deleted {item['kind']}/{name}")
@@ -263,8 +315,28 @@ def restore(snap: list[dict[str, Any]]) -> list[str]:
         meta = body.get("metadata", {})
         for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields", "generation"):
             meta.pop(key, None)
+        if not owned(previous, model):
+            raise NotOwned(f"{item['kind']} {ns}/{name}: the snapshot is not of an ml_serving object: left alone")
         # Replace restores the previous spec exactly; a Service is patched (its clusterIP stays).
         verb = "patch" if item["kind"] == "Service" else "replace"
         getattr(api, f"{verb}_{suffix}")(name, ns, body)
         done.append(f"restored {item['kind']}/{name}")
     return done
+
+
+def _model_of(item: dict[str, Any], previous: Any) -> str:
+    """The model a snapshot entry belongs to (its object name is `<model>-serving`)."""
+    name = str(item["name"])
+    return name[: -len("-serving")] if name.endswith("-serving") else name
+
+
+def _check_owned(kind: str, meta: dict[str, Any], current: Any) -> None:
+    if current is None:
+        return
+    model = str((meta.get("labels") or {}).get(MODEL_LABEL, ""))
+    if not owned(current, model):
+        raise NotOwned(
+            f"{kind} {meta['namespace']}/{meta['name']} exists and was not created by ml_serving for model "
+            f"{model!r} (label {OWNER_LABEL}={OWNER} and {MODEL_LABEL}={model} missing): refusing to patch, "
+            "replace or delete it"
+        )

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import path_segment, schema_problems
+from .names import CONTROL_CHARACTERS
 from .params import MODEL_TYPES
 
 # Estimators with a random_state (knn has none: its variants could not differ by seed).
@@ -27,6 +28,8 @@ SEEDED_MODEL_TYPES = tuple(m for m in MODEL_TYPES if m != "knn")
 VARIANT_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$"
 HYPERPARAM_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 HYPERPARAM_STRING_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+# `$` also matches before a final newline (Python re): control characters are refused separately.
+_CONTROL = {"type": "string", "pattern": CONTROL_CHARACTERS}
 MAX_VARIANTS = 16
 MAX_SEED = 2**31 - 1
 EXPERIMENT = "gpu-sweep"
@@ -44,7 +47,7 @@ def variant_schema(profiles: Sequence[str]) -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["profile"],
         "properties": {
-            "name": {"type": "string", "pattern": VARIANT_NAME_PATTERN},
+            "name": {"type": "string", "pattern": VARIANT_NAME_PATTERN, "not": _CONTROL},
             "profile": {"type": "string", "enum": list(profiles)},
             "model_type": {"type": "string", "enum": list(SEEDED_MODEL_TYPES)},
             "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
@@ -52,12 +55,15 @@ def variant_schema(profiles: Sequence[str]) -> dict[str, Any]:
                 "type": "object",
                 "maxProperties": 16,
                 # the seed is the variant's `seed` (random_state)
-                "propertyNames": {"pattern": HYPERPARAM_NAME_PATTERN, "not": {"const": "random_state"}},
+                "propertyNames": {
+                    "pattern": HYPERPARAM_NAME_PATTERN,
+                    "not": {"anyOf": [{"const": "random_state"}, _CONTROL]},
+                },
                 "additionalProperties": {
                     "oneOf": [
                         {"type": "number"},
                         {"type": "boolean"},
-                        {"type": "string", "pattern": HYPERPARAM_STRING_PATTERN},
+                        {"type": "string", "pattern": HYPERPARAM_STRING_PATTERN, "not": _CONTROL},
                     ]
                 },
             },

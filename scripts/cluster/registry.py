@@ -13,6 +13,7 @@ From Python (the repository root on ``sys.path``)::
     reg.username, reg.password   # generated once per state directory, never printed
     reg.ca_cert       # the CA that signed the serving certificate (give it to the client)
     reg.dockerconfigjson()       # a kubernetes.io/dockerconfigjson payload for these credentials
+    reg.containerd_hosts_toml()  # containerd's hosts.toml: pull over TLS verified with ca_cert
     reg.chart_values("mlops")    # values that point the chart's images and pull secret here
     with reg.docker_config() as cfg:  # a throw-away DOCKER_CONFIG logged in to the registry
         subprocess.run(["docker", "--config", cfg, "push", ref], check=True)
@@ -33,7 +34,7 @@ State directory (created; keep it out of git): ``config.yml`` (the registry's co
 ``htpasswd``, ``credentials.json`` (user and password, mode 0600), ``tls/`` (serving key and
 certificate, signed for 127.0.0.1, localhost and every ``--san``), ``ca.crt`` (the CA's
 certificate), ``data/`` (blobs and manifests: kept across restarts), ``registry.pid``,
-``registry.log``.
+``registry.log`` (``data_dir=`` puts the data elsewhere, e.g. kept across sessions).
 
 What the registry does: the Docker Registry HTTP API v2 / OCI distribution API; every request
 needs the user's password (``/v2/`` without it answers 401 with a ``Basic`` challenge); TLS
@@ -122,6 +123,13 @@ class Registry:
             "airflow": {"images": {"airflow": {"repository": f"{prefix}/airflow"}},
                         "imagePullSecrets": [secret_name]},
         }
+
+    def containerd_hosts_toml(self) -> str:
+        """containerd's ``hosts.toml`` for this registry (the file
+        ``<config_path>/<host:port>/hosts.toml`` of its CRI registry ``config_path``): pulls over
+        TLS verified with ``ca_cert``. The credentials come from the pod's pull secret."""
+        return (f'server = "https://{self.host}"\n\n[host."https://{self.host}"]\n'
+                f'  capabilities = ["pull", "resolve"]\n  ca = "{self.ca_cert}"\n')
 
     @contextlib.contextmanager
     def docker_config(self) -> Iterator[str]:
@@ -249,12 +257,12 @@ def _credentials(layout: Layout, bin_dir: Path) -> tuple[str, str]:
     return user, password
 
 
-def _config(layout: Layout, listen: str) -> dict:
+def _config(layout: Layout, listen: str, data: Path) -> dict:
     """The registry's configuration (JSON is YAML: the registry reads it as its config.yml)."""
     return {
         "version": 0.1,
         "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
-        "storage": {"filesystem": {"rootdirectory": str(layout.data)}, "delete": {"enabled": True},
+        "storage": {"filesystem": {"rootdirectory": str(data)}, "delete": {"enabled": True},
                     "maintenance": {"uploadpurging": {"enabled": False}}},
         "http": {"addr": listen, "secret": secrets.token_hex(16), "relativeurls": False,
                  "tls": {"certificate": str(layout.cert), "key": str(layout.key)},
@@ -346,14 +354,17 @@ def load(state_dir: Path) -> Registry | None:
 
 def start(state_dir: Path, ca_cert: Path, ca_key: Path, port: int, *, host: str = "127.0.0.1",
           sans: Sequence[str] = (), bin_dir: Path | None = None, timeout: float = START_TIMEOUT,
-          command_prefix: Sequence[str] = ()) -> Registry:
+          command_prefix: Sequence[str] = (), data_dir: Path | None = None) -> Registry:
     """Start the registry of ``state_dir`` on ``host:port`` (or return the one already running
     there on that address), wait until it answers with TLS and authentication, and return it.
 
     ``sans``: more names (IP addresses or DNS names) for the serving certificate, beside
     ``host``, 127.0.0.1 and localhost. ``command_prefix``: run the registry under this command
     (for example ``nsenter --net=...``; it must exec the registry so that the PID recorded is
-    the registry's). Raises RegistryError with the reason (and the log's last lines)."""
+    the registry's). ``data_dir``: where the blobs and manifests live (default
+    ``state_dir/data``); a directory kept outside a per-session state directory keeps what was
+    pushed for the next session (one registry at a time per data directory). Raises
+    RegistryError with the reason (and the log's last lines)."""
     layout = Layout(Path(state_dir).resolve())
     layout.dir.mkdir(parents=True, exist_ok=True)
     bin_dir = Path(bin_dir) if bin_dir else BIN
@@ -367,9 +378,12 @@ def start(state_dir: Path, ca_cert: Path, ca_key: Path, port: int, *, host: str 
 
     running = load(layout.dir)
     if running is not None:
-        if running.host == listen and running.ca_cert.read_bytes() == ca_cert.read_bytes() and _answers(running):
+        same_data = json.loads(layout.config.read_text())["storage"]["filesystem"]["rootdirectory"] == str(
+            Path(data_dir).resolve() if data_dir else layout.data)
+        if running.host == listen and running.ca_cert.read_bytes() == ca_cert.read_bytes() and same_data \
+                and _answers(running):
             return running
-        say(f"restarting the registry of {layout.dir} (pid {running.pid}: other address or CA, or not answering)")
+        say(f"restarting the registry of {layout.dir} (pid {running.pid}: other address, CA or data, or not answering)")
         stop(layout.dir)
 
     exe = bin_dir / "registry"
@@ -381,8 +395,9 @@ def start(state_dir: Path, ca_cert: Path, ca_key: Path, port: int, *, host: str 
 
     _serving_certificate(layout, ca_cert, ca_key, [host, "127.0.0.1", "localhost", *sans])
     user, password = _credentials(layout, bin_dir)
-    layout.data.mkdir(exist_ok=True)
-    layout.config.write_text(json.dumps(_config(layout, listen), indent=2) + "\n")
+    data = Path(data_dir).resolve() if data_dir else layout.data
+    data.mkdir(parents=True, exist_ok=True)
+    layout.config.write_text(json.dumps(_config(layout, listen, data), indent=2) + "\n")
     layout.config.chmod(0o600)  # holds the http secret
     layout.state.write_text(json.dumps({"host": listen}) + "\n")
 

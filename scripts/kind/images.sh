@@ -1,15 +1,18 @@
 # shellcheck shell=bash
 # Step of scripts/kind-up that puts the platform's images on the nodes: `docker build` of every
-# images/<name>/Dockerfile as $KIND_IMAGE_PREFIX/<name>:$KIND_IMAGE_TAG, then `kind load`.
+# images/<name>/Dockerfile under the name values/kind.yaml gives it (scripts/images-refs renders
+# the chart: mlops.local/<name>:dev; the git server's fixed name), then `kind load`.
 # Sourced after lib.sh.
 
 build_and_load_images() {
-  step images "docker build images/* as $KIND_IMAGE_PREFIX/<name>:$KIND_IMAGE_TAG, kind load"
-  local dockerfile dir name ref t
-  for dockerfile in "$KIND_REPO"/images/*/Dockerfile; do
-    dir=$(dirname "$dockerfile")
-    name=$(basename "$dir")
-    ref="$KIND_IMAGE_PREFIX/$name:$KIND_IMAGE_TAG"
+  step images "docker build images/* under the names of values/kind.yaml, kind load"
+  local dockerfile dir name ref t names=() refs
+  for dockerfile in "$KIND_REPO"/images/*/Dockerfile; do names+=("$(basename "$(dirname "$dockerfile")")"); done
+  refs=$("$KIND_VENV_PY" "$KIND_REPO/scripts/images-refs" --values "$KIND_REPO/values/kind.yaml" "${names[@]}") ||
+    die "scripts/images-refs could not name the images (output above)."
+  while IFS=$'\t' read -r name ref; do
+    dir=$KIND_REPO/images/$name
+    dockerfile=$dir/Dockerfile
     t=$SECONDS
     run_logged "docker build $ref" "$WORK/build-$name.log" docker build -t "$ref" -f "$dockerfile" "$dir" || {
       tail -n 40 "$WORK/build-$name.log" >&2
@@ -17,7 +20,7 @@ build_and_load_images() {
     }
     load_image "$ref" "$name"
     log "$ref $(docker image inspect -f '{{.Id}}' "$ref" | cut -c8-19) on the nodes ($((SECONDS - t))s)"
-  done
+  done <<<"$refs"
 }
 
 # load_image <ref> <name>: kind load compares image IDs and skips nodes that already have this

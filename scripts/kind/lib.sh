@@ -21,8 +21,6 @@ KIND_VENV_PY=${MLOPS_KIND_PYTHON:-$KIND_REPO/.venv-kind/bin/python}
 # Docker Desktop's default is 2 CPUs / ~8 GB; the platform needs about 6 GiB for the nodes.
 KIND_MIN_MEM_BYTES=${MLOPS_KIND_MIN_MEM_BYTES:-6000000000}
 KIND_MIN_CPUS=${MLOPS_KIND_MIN_CPUS:-4}
-KIND_IMAGE_PREFIX=mlops.local
-KIND_IMAGE_TAG=dev
 # ingress-nginx: the kind provider manifest of a pinned controller release (hostPort 80/443 on
 # the node labelled ingress-ready=true, tolerates the control-plane taint).
 INGRESS_NGINX_VERSION=controller-v1.14.1

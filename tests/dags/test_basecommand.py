@@ -312,7 +312,7 @@ def test_job_log_before_the_job_ran_is_a_clear_error(standin: NgcStandin) -> Non
         ({"time_limit_seconds": "600"}, "time_limit_seconds must be an integer"),
         ({"image": "mlops-org/trainer:latest"}, "image 'mlops-org/trainer:latest' is not an NGC image"),
         ({"image": "evil.example.com:5000/x/y:1"}, "is not an NGC image"),
-        ({"datasets": [{"id": 101, "mount": "data"}]}, r"datasets\[0\].mount 'data' must be an absolute path"),
+        ({"datasets": [{"id": 101, "mount": "data"}]}, r"datasets\[0\].mount 'data': must match"),
         ({"datasets": [{"id": 101, "mount": "/results"}]}, "mount points must be distinct"),
         ({"env": {"lower": "x"}}, "env name 'lower' must match"),
     ],

@@ -128,7 +128,13 @@ def test_task_resources_keep_the_gpu_limit(cfg) -> None:
     op = pod_task("t", ["true"], profile="gpu-4", cfg=cfg, cpu="2", memory="8Gi")
     pod = ApiClient().sanitize_for_serialization(op.build_pod_request_obj(None, dry_run=True))
     limits = pod["spec"]["containers"][0]["resources"]["limits"]
-    assert limits == {"memory": "8Gi", "nvidia.com/gpu": "4"}
+    from pathlib import Path
+
+    import yaml
+
+    profile = yaml.safe_load(Path(op.pod_template_file).read_text())
+    kept = profile["spec"]["containers"][0]["resources"]["limits"]
+    assert limits == {**kept, "memory": "8Gi", "nvidia.com/gpu": "4"}  # the profile's other limits are kept
     assert op.pool_slots == 4 and op.pool == cfg.gpu_pool
 
 
@@ -211,6 +217,7 @@ def test_dag_model_server_is_the_chart_model_server(prod, tmp_path) -> None:
                 "helm.sh/chart",
                 "app.kubernetes.io/instance",
                 "mlops.airflow.apache.org/release",
+                "mlops.airflow.apache.org/owner",  # ml_serving's ownership mark (serving.OWNER_LABEL)
             ):
                 meta["labels"].pop(key, None)
         for key in (

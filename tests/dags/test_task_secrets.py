@@ -102,7 +102,7 @@ def test_a_literal_reference_is_refused_at_parse_time(platform_envs) -> None:
             ValueError, match=r"'db/password', not in the chart's pipelines.secrets allow-list"
         ):
             pod_task("bad", ["true"], profile="cpu", cfg=cfg, secret_env={"DB": "db/password"})
-        with pytest.raises(ValueError, match="'MLOPS_PROFILE' is not allowed"):
+        with pytest.raises(ValueError, match="'MLOPS_PROFILE' is reserved by the platform"):
             pod_task(
                 "reserved", ["true"], profile="cpu", cfg=cfg, secret_env={"MLOPS_PROFILE": "hf-token/token"}
             )

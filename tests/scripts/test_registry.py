@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -123,6 +124,9 @@ def test_dockerconfigjson_and_chart_values(reg) -> None:
     cfg = json.loads(reg.dockerconfigjson())
     entry = cfg["auths"][reg.host]
     assert base64.b64decode(entry["auth"]).decode() == f"{reg.username}:{reg.password}"
+    hosts = tomllib.loads(reg.containerd_hosts_toml())
+    assert hosts["server"] == reg.url
+    assert hosts["host"][reg.url] == {"capabilities": ["pull", "resolve"], "ca": str(reg.ca_cert)}
     overlay = reg_mod.values_file(reg, reg.dir / "values.yaml")
     assert oct(overlay.stat().st_mode & 0o777) == "0o600"
     objects = [d for d in yaml.safe_load_all(helm_template(
@@ -177,7 +181,7 @@ def test_port_in_use_is_refused_with_its_holder(ca, tmp_path) -> None:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        with pytest.raises(reg_mod.RegistryError, match=rf"127.0.0.1:{port} is already in use by .*python"):
+        with pytest.raises(reg_mod.RegistryError, match=rf"127.0.0.1:{port} is already in use by .*pid={os.getpid()},"):
             reg_mod.start(tmp_path, *ca, port)
 
 
@@ -230,3 +234,14 @@ def test_command_line(ca, tmp_path) -> None:
         stopped = cli("stop", "--dir", str(tmp_path))
     assert stopped.returncode == 0 and "stopped" in stopped.stderr
     assert cli("status", "--dir", str(tmp_path)).returncode == 1
+
+
+def test_data_dir_outlives_the_state_directory(ca, tmp_path) -> None:
+    """data_dir= keeps what was pushed for a registry of another state directory (next session)."""
+    data = tmp_path / "kept-data"
+    with reg_mod.running(tmp_path / "session-1", *ca, reg_mod.free_port(), data_dir=data) as first:
+        digest = push_image(first, "mlops/kept", "v1", b"kept across sessions")
+    assert not (tmp_path / "session-1" / "data").exists()
+    with reg_mod.running(tmp_path / "session-2", *ca, reg_mod.free_port(), data_dir=data) as second:
+        status, headers, _ = second.get("/v2/mlops/kept/manifests/v1", headers={"Accept": MANIFEST})
+        assert status == 200 and headers["Docker-Content-Digest"] == digest

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import json
 import os
 import socket
 import subprocess
@@ -46,6 +47,7 @@ from scripts.cluster.registry import (  # noqa: F401  (re-exported: one import f
 from tests.support import paths
 
 KIND_VALUES = paths.VALUES_DIR / "kind.yaml"
+MANIFEST_TYPES = ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json")
 
 
 def _script(name: str) -> ModuleType:
@@ -91,12 +93,28 @@ def push_tier_images(reg: Registry, names: tuple[str, ...] = ("airflow", "mlflow
     built = refs.refs(list(values))
     target = refs.refs([*values, overlay])
     docker = os.environ.get("DOCKER", "docker")
+    missing = []
     for name in names:
         subprocess.run([docker, "tag", built[name], target[name]], check=True, capture_output=True)
-    env = {**os.environ, "REGISTRY_USERNAME": reg.username, "REGISTRY_PASSWORD": reg.password}
-    proc = subprocess.run([sys.executable, str(paths.SCRIPTS_DIR / "images-push"),
-                           *[a for v in (*values, overlay) for a in ("--values", str(v))], *names],
-                          env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RegistryError(f"scripts/images-push failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        if not holds(reg, target[name], docker):
+            missing.append(name)
+    if missing:
+        env = {**os.environ, "REGISTRY_USERNAME": reg.username, "REGISTRY_PASSWORD": reg.password}
+        proc = subprocess.run([sys.executable, str(paths.SCRIPTS_DIR / "images-push"),
+                               *[a for v in (*values, overlay) for a in ("--values", str(v))], *missing],
+                              env=env, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise RegistryError(f"scripts/images-push failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return {n: target[n] for n in names}
+
+
+def holds(reg: Registry, ref: str, docker: str = "docker") -> bool:
+    """The registry has ``ref``'s tag for the very image the engine has under ``ref`` (the
+    manifest's config digest is the image ID): a push would change nothing."""
+    repo, tag = ref.removeprefix(reg.host + "/").rsplit(":", 1)
+    status, _, body = reg.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": ", ".join(MANIFEST_TYPES)})
+    if status != 200:
+        return False
+    image_id = subprocess.run([docker, "image", "inspect", "-f", "{{.Id}}", ref], capture_output=True, text=True,
+                              check=False).stdout.strip()
+    return json.loads(body).get("config", {}).get("digest") == image_id

@@ -11,6 +11,7 @@ each one carries the label mlops.test=docker-tier and is removed by the test tha
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shlex
@@ -23,16 +24,23 @@ from typing import Any
 
 from tests.support import paths
 from tests.support.processes import wait_ready
+from tests.support.registry import images_refs
 
 LABEL = "mlops.test=docker-tier"
 REPORT = Path(os.environ.get("IMAGES_CACHE", paths.REPO / ".cache" / "images")) / "report.tsv"
-PREFIX = os.environ.get("IMAGE_PREFIX", "mlops.local")
-TAG = os.environ.get("IMAGE_TAG", "dev")
 IMAGES = ("airflow", "git-server", "mlflow", "trainer")
 
 
+@functools.lru_cache(maxsize=1)
+def _names() -> dict[str, str]:
+    """The names `make test-docker` builds the images as: those values/kind.yaml gives them
+    (scripts/images-refs renders the chart), git-server's fixed one."""
+    refs = images_refs()
+    return {**refs.refs([paths.VALUES_DIR / "kind.yaml"]), **refs.FIXED}
+
+
 def image(name: str) -> str:
-    return f"{PREFIX}/{name}:{TAG}"
+    return _names()[name]
 
 
 def docker_cli() -> str:
