@@ -267,26 +267,34 @@ $(KIND_VENV_STAMP): $(KIND_LOCK)
 	$(call venv_from_lock,$(KIND_VENV),$(KIND_LOCK))
 
 # --- control plane: a local Kubernetes control plane with simulated (kwok) GPU nodes ----------
-# Pinned here and in the tools modules tools/control-plane/{kubernetes,etcd}/go.mod
+# Pinned here and in the tools modules tools/control-plane/{kubernetes,etcd,coredns,registry}/go.mod
 # (tests/cluster/test_tools_pins.py checks they agree). Each binary is rebuilt only when the
 # one in ./bin is not the pinned version. Every server listens on 127.0.0.1 only.
 KUBERNETES_VERSION := v1.35.4
 ETCD_VERSION       := v3.6.16
 KWOK_VERSION       := v0.7.0
+COREDNS_VERSION    := v1.15.0
 # CNCF distribution: the registry with htpasswd auth and TLS of the test tiers (tools/control-plane/registry)
 REGISTRY_VERSION   := v3.1.2
 CLUSTER_DIR        ?= $(REPO)/.cluster/local
 
 .PHONY: cluster-tools
-cluster-tools: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and the registry into ./bin (pinned; needs Go)
-	@$(MAKE) -j2 $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kwok $(BIN)/registry
+cluster-tools: ## Build etcd, kube-apiserver, -controller-manager, -scheduler, kwok, the registry and the real node's kubelet, kube-proxy, CoreDNS into ./bin (pinned; needs Go)
+	@$(MAKE) -j2 $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kwok $(BIN)/registry $(BIN)/coredns $(BIN)/nodeimage
 
-# One go build links the three Kubernetes binaries (kube-apiserver stands for all of them).
+# One go build links the Kubernetes binaries (kube-apiserver stands for all of them).
 $(BIN)/kube-apiserver: FORCE
 	@scripts/cluster-tools kubernetes $(KUBERNETES_VERSION) $(BIN)
 
 $(BIN)/etcd: FORCE
 	@scripts/cluster-tools etcd $(ETCD_VERSION) $(BIN)
+
+$(BIN)/coredns: FORCE
+	@scripts/cluster-tools coredns $(COREDNS_VERSION) $(BIN)
+
+# The real node's pause and probe images' program (scripts/cluster/images.py): standard library only.
+$(BIN)/nodeimage: tools/control-plane/nodeimage/main.go tools/control-plane/nodeimage/go.mod
+	@cd tools/control-plane/nodeimage && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o $(BIN)/nodeimage .
 
 # registry and registry-htpasswd (scripts/cluster/registry.py runs them)
 $(BIN)/registry: FORCE
@@ -296,7 +304,7 @@ $(BIN)/kwok: FORCE
 	@scripts/install-go-tool sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok $(KWOK_VERSION) $(BIN)
 
 .PHONY: cluster-up
-cluster-up: cluster-tools ## Start (or reuse) the local control plane: etcd, apiserver, controller-manager, scheduler, kwok GPU nodes (.cluster/local)
+cluster-up: cluster-tools ## Start (or reuse) the local control plane: etcd, apiserver, controller-manager, scheduler, kwok GPU nodes, one real node (.cluster/local)
 	@CLUSTER_DIR=$(CLUSTER_DIR) scripts/cluster-up
 
 .PHONY: cluster-down

@@ -7,7 +7,9 @@
 #   CLUSTER_BIN         directory of the binaries (default: <repo>/bin, built by `make cluster-tools`)
 #   CLUSTER_PORT_BASE   first of five consecutive ports on 127.0.0.1 (default 26440):
 #                       +0 kube-apiserver, +1 etcd clients, +2 etcd peers, +3 controller-manager,
-#                       +4 scheduler (kwok listens on no port)
+#                       +4 scheduler (kwok listens on no port); +5 is the tier registry's
+#                       (scripts/cluster/registry.py, started by whoever needs it): the real
+#                       node's containerd reaches it there
 #   CLUSTER_STOP_TIMEOUT seconds between SIGTERM and SIGKILL (default 10)
 
 CLUSTER_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,6 +39,12 @@ COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 RUN_DIR=$CLUSTER_DIR/run
 LOG_DIR=$CLUSTER_DIR/logs
 PKI_DIR=$CLUSTER_DIR/pki
+
+# realnode up|down|check: the real node of this state directory (scripts/cluster/realnode.py).
+realnode() {
+  (cd "$CLUSTER_REPO" && CLUSTER_DIR=$CLUSTER_DIR CLUSTER_PORT_BASE=$CLUSTER_PORT_BASE CLUSTER_BIN=$CLUSTER_BIN \
+    PYTHONPATH=$CLUSTER_REPO python3 -m scripts.cluster.realnode "$@")
+}
 
 # lock_state: one cluster-up/cluster-down at a time per state directory (fd 8; the started
 # servers do not inherit it).

@@ -45,8 +45,10 @@ def one_line(stderr: str) -> str:
 
 
 @pytest.fixture
-def state(tmp_path):
-    """A temporary state directory and a free port range; every process of it is stopped afterwards."""
+def state(tmp_path, monkeypatch):
+    """A temporary state directory and a free port range; every process of it is stopped afterwards.
+    Kwok nodes only: the real node's own start, crash and cleanup are tests/cluster/test_real_node.py's."""
+    monkeypatch.setenv("CLUSTER_REAL_NODE", "0")
     state_dir = tmp_path / "cluster"
     base = free_port_base()
     yield state_dir, base

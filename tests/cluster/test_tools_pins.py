@@ -72,6 +72,13 @@ def test_etcd_module_pins_the_makefile_version():
         assert replace[module] == (module, version), module
 
 
+def test_coredns_module_pins_the_makefile_version():
+    version = makefile_var("COREDNS_VERSION")
+    require, _ = gomod("coredns")
+    assert require["github.com/coredns/coredns"] == version
+    assert "scripts/cluster-tools coredns $(COREDNS_VERSION)" in (REPO / "Makefile").read_text()
+
+
 def test_registry_module_pins_the_makefile_version():
     """The registry of the test tiers and registry-htpasswd: one pin, the version stamped into
     `registry --version`, and the bcrypt of the htpasswd lines the one the registry links."""
@@ -85,7 +92,7 @@ def test_registry_module_pins_the_makefile_version():
     assert "$(BIN)/registry" in (REPO / "Makefile").read_text()
 
 
-@pytest.mark.parametrize("component", ["kubernetes", "etcd", "registry"])
+@pytest.mark.parametrize("component", ["kubernetes", "etcd", "coredns", "registry"])
 def test_tools_go_imports_the_built_commands(component):
     text = (TOOLS / component / "tools.go").read_text()
     assert "//go:build tools" in text

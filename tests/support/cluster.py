@@ -39,7 +39,12 @@ so two sessions of this checkout never pick the same range, and a range taken me
 another checkout is replaced by a fresh one. Apart from ``make cluster-up``'s ``.cluster/local``
 (26440-26444), so the tests never touch a developer's cluster.
 
-The nodes: ``kwok-cpu-0``, ``kwok-cpu-1`` and ``kwok-gpu-0``, ``kwok-gpu-1`` (label
+One real node, ``mlops-real-0`` (scripts/cluster/realnode.py: kubelet, containerd, CNI,
+kube-proxy, CoreDNS), runs real containers for the pods that tolerate and select
+``mlops.test/real-node=true`` (tests/cluster/test_real_node.py); ``CLUSTER_REAL_NODE=0`` leaves
+it out.
+
+The kwok nodes: ``kwok-cpu-0``, ``kwok-cpu-1`` and ``kwok-gpu-0``, ``kwok-gpu-1`` (label
 ``nvidia.com/gpu.present=true``, taint ``nvidia.com/gpu=present:NoSchedule``, allocatable
 ``nvidia.com/gpu: 8``). Pod lifecycle (tools/control-plane/kwok/stages.yaml): restartPolicy
 Always pods Running and Ready; Never/OnFailure pods (Jobs, hooks, task pods) Succeeded after
@@ -269,7 +274,8 @@ class Cluster:
         self._lock_fd = None
 
 
-def ports_free(base: int, count: int = 5) -> bool:
+def ports_free(base: int, count: int = 6) -> bool:
+    """The control plane's 5 ports and the tier registry's (base + 5, the real node pulls there) are free."""
     socks = []
     try:
         for port in range(base, base + count):
@@ -285,12 +291,13 @@ def ports_free(base: int, count: int = 5) -> bool:
 
 
 def free_port_base() -> int:
-    """The first of 5 consecutive free ports on 127.0.0.1, below the ephemeral range."""
+    """The first of 6 consecutive free ports on 127.0.0.1 (5 of the control plane, the tier
+    registry's), below the ephemeral range."""
     for _ in range(200):
         base = random.randrange(20000, 32000)
         if ports_free(base):
             return base
-    raise ClusterError("no 5 consecutive free ports on 127.0.0.1")
+    raise ClusterError("no 6 consecutive free ports on 127.0.0.1")
 
 
 def choose_port_base(state_dir: Path) -> int:
