@@ -56,6 +56,7 @@ def test_own_values_and_folder_run_the_rules_only(tmp_path: Path) -> None:
     values/kind.yaml, which allows no Secret, the import fails naming the allow-list."""
     values = yaml.safe_load((paths.VALUES_DIR / "production.example.yaml").read_text())
     values["pipelines"]["schedules"] = {"my_pipeline": "0 3 * * *"}
+    values["pipelines"]["dagIds"] = ["my_pipeline"]
     own = tmp_path / "my-values.yaml"
     own.write_text(yaml.safe_dump(values))
     (py,) = [n for n in readme_examples() if n.endswith(".py")]

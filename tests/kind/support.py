@@ -31,7 +31,8 @@ GIT_REPO_PATH = "/srv/git/platform.git"
 # tests/scripts/test_kind_airflow_api.py): each bad one must get HTTP 400 and no run.
 RUN_JOB_BAD_CONFS = {
     "shell-string": {"command": "sh -c 'id'"},
-    "shell-c": {"command": ["sh", "-c", "id"]},
+    "gpu-visibility": {"env": {"NVIDIA_VISIBLE_DEVICES": "all"}},
+    "newline-tag": {"tag": "1.0.0\n"},
     "foreign-registry": {"image": "docker.io/library/alpine"},
     "latest-tag": {"tag": "latest"},
     "unknown-profile": {"profile": "gpu-3"},
