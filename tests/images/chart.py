@@ -5,16 +5,21 @@ the objects are only parsed here; the chart tests validate them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tests.support.helm import helm_template, parse_documents, strip_source
 
 REL, NS = "mlops", "mlops"
+# MLflow on a local sqlite file, acknowledged as development only (the chart refuses it otherwise).
+LOCAL_SQLITE_VALUES = Path(__file__).with_name("mlflow-local-sqlite-values.yaml")
 
 
 def render_template(template: str, values: dict[str, Any]) -> list[dict[str, Any]]:
-    """The objects of one template, rendered for release `mlops` in namespace `mlops`."""
-    text = helm_template(values=values, show_only=[template], release=REL, namespace=NS)
+    """The objects of one template, rendered for release `mlops` in namespace `mlops`, MLflow on
+    a local sqlite file (LOCAL_SQLITE_VALUES, then `values`)."""
+    text = helm_template(values=values, values_files=[LOCAL_SQLITE_VALUES], show_only=[template],
+                         release=REL, namespace=NS)
     return [strip_source(obj) for obj in parse_documents(text)]
 
 
