@@ -191,10 +191,16 @@ def test_allowed_hosts_cover_ingress_and_service_names() -> None:
         "127.0.0.1:5000",
         "10.244.1.7:5000",
         "172.18.0.2:5000",
+        "100.64.0.5:5000",  # the shared space 100.64.0.0/10: pod networks of some managed clusters
+        "100.127.255.1:5000",
+        "[fd12:3456::7]:5000",  # IPv6 unique-local, as a Host header carries it
+        "[fc00::1]",
+        "[::1]:5000",
         "mlflow.internal",
     ):
         assert allowed(hosts, host), host
-    for host in ("evil.example.net", "mlflow.example.com.evil.net", "172.32.0.1:5000", "8.8.8.8"):
+    for host in ("evil.example.net", "mlflow.example.com.evil.net", "172.32.0.1:5000", "8.8.8.8",
+                 "100.128.0.1:5000", "100.63.255.1:5000", "[2001:db8::1]:5000", "fd00.evil.net"):
         assert not allowed(hosts, host), host
     assert env["MLFLOW_SERVER_CORS_ALLOWED_ORIGINS"]["value"] == "http://mlflow.example.com"
 

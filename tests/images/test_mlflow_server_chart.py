@@ -62,6 +62,8 @@ def get(base: str, path: str, host: str, **kw) -> requests.Response:
         f"{SVC}:5000",
         "localhost:5000",
         "10.244.0.12:5000",
+        "100.96.3.4:5000",
+        "[fd00:10:244::5]:5000",
     ],
 )
 def test_allowed_hosts_reach_api_and_ui(chart_server, host: str) -> None:
@@ -72,7 +74,22 @@ def test_allowed_hosts_reach_api_and_ui(chart_server, host: str) -> None:
     assert ui.status_code == 200 and "<html" in ui.text.lower(), (host, ui.status_code)
 
 
-@pytest.mark.parametrize("host", ["evil.example.net", f"{HOST}.evil.net", "8.8.8.8:5000"])
+@pytest.mark.parametrize("host", ["10.244.0.12:5000", "100.96.3.4:5000", "[fd00:10:244::5]:5000",
+                                  "[2001:db8::5]:5000", "8.8.8.8:5000"])
+def test_the_probes_path_answers_whatever_the_pod_ip(chart_server, host: str) -> None:
+    """The kubelet sends the pod's IP as the Host header of an httpGet probe: whatever the pod
+    network (RFC 1918, 100.64.0.0/10, IPv6), the chart's probe path answers, so the pod becomes
+    Ready (MLflow exempts its health endpoints from the Host check)."""
+    (dep,) = render_template("templates/mlflow/mlflow-deployment.yaml", {"mlflow": {"auth": {"enabled": False}}})
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    paths = {container[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")}
+    base, _, _ = chart_server
+    for path in paths:
+        resp = get(base, path, host)
+        assert resp.status_code == 200, (path, host, resp.status_code, resp.text[:200])
+
+
+@pytest.mark.parametrize("host", ["evil.example.net", f"{HOST}.evil.net", "8.8.8.8:5000", "[2001:db8::5]:5000"])
 def test_foreign_host_header_is_rejected(chart_server, host: str) -> None:
     base, _, _ = chart_server
     resp = get(base, "/api/2.0/mlflow/experiments/search?max_results=1", host)

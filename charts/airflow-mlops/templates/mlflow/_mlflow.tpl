@@ -42,7 +42,8 @@ live in templates/platform/_platform.tpl.
 {{/*
 Host headers the server accepts (MLflow 3 rejects others with 403, DNS-rebinding
 protection): the ingress host, every in-cluster name of the Service (with and without a
-port), localhost and private addresses (kubelet probes, port-forward), plus mlflow.allowedHosts.
+port), localhost and private addresses (clients that reach a pod by its IP, port-forward),
+plus mlflow.allowedHosts. The probes need none of it: MLflow answers /health whatever the Host.
 */}}
 {{- define "airflow-mlops.mlflow.allowedHosts" -}}
 {{- $svc := include "airflow-mlops.mlflow.name" . }}
@@ -56,9 +57,15 @@ port), localhost and private addresses (kubelet probes, port-forward), plus mlfl
 {{- $hosts = append $hosts . }}
 {{- $hosts = append $hosts (printf "%s:*" .) }}
 {{- end }}
-{{- $hosts = concat $hosts (list "localhost" "localhost:*" "127.0.0.1" "127.0.0.1:*" "10.*" "192.168.*") }}
+{{- /* loopback, RFC 1918, the shared space 100.64.0.0/10 (pod networks of some managed
+clusters) and IPv6 loopback and unique-local addresses (fc00::/7) as Host headers carry them:
+in brackets, which fnmatch reads as a class unless written "[[]" */ -}}
+{{- $hosts = concat $hosts (list "localhost" "localhost:*" "127.0.0.1" "127.0.0.1:*" "[::1]" "[[]::1]:*" "10.*" "192.168.*" "[[]fc*" "[[]fd*") }}
 {{- range $i := until 16 }}
 {{- $hosts = append $hosts (printf "172.%d.*" (add 16 $i)) }}
+{{- end }}
+{{- range $i := until 64 }}
+{{- $hosts = append $hosts (printf "100.%d.*" (add 64 $i)) }}
 {{- end }}
 {{- $hosts = concat $hosts .Values.mlflow.allowedHosts }}
 {{- join "," (uniq $hosts) }}
