@@ -36,3 +36,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"{paths.OFFICIAL_CHART_VERSION}",
         f"kubernetes versions: {', '.join(paths.KUBE_VERSIONS)}",
     ]
+
+
+# Inside `make test` a skip is a failure (tests/support/make_test.py).
+from tests.support.make_test import pytest_make_collect_report, pytest_runtest_makereport  # noqa: E402,F401
