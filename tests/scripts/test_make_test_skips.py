@@ -5,7 +5,6 @@ with a real pytest."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
