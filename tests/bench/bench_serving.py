@@ -8,6 +8,10 @@ hidden by a client that waits (no coordinated omission). Figures, not assertions
 (p99 <= 10 ms on the 2-core CI machine) is printed with the result; `--enforce` turns a miss
 into exit code 1.
 
+Every percentile counts every request: one that failed (an error status, a refused connection,
+no answer within the client's 10 s timeout) counts as a latency of the full timeout, so errors
+cannot drop out of p99; the error rate is printed beside each percentile.
+
     .venv-mlflow/bin/python -m tests.bench.bench_serving --rate 100 --duration 30 --workers 1,2
 """
 
@@ -30,6 +34,7 @@ from tests.support.processes import running
 
 MAX_DURATION_S = 120
 MAX_RATE = 2000
+TIMEOUT_S = 10.0  # the client's; a failed request counts as this latency
 TARGET_P99_MS = 10.0
 
 
@@ -66,7 +71,7 @@ def run_load(port: int, bodies: list[bytes], rate: float, duration: float, clien
     t0 = time.perf_counter() + 0.2
 
     def worker(j: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_S)
         for i in range(j, total, clients):
             due = t0 + i / rate
             delay = due - time.perf_counter()
@@ -86,7 +91,7 @@ def run_load(port: int, bodies: list[bytes], rate: float, duration: float, clien
             except (OSError, http.client.HTTPException):
                 status[i] = -1
                 conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_S)
             done = time.perf_counter()
             due_latency[i] = (done - due) * 1000
             service[i] = (done - sent) * 1000
@@ -99,12 +104,15 @@ def run_load(port: int, bodies: list[bytes], rate: float, duration: float, clien
         t.join()
     elapsed = time.perf_counter() - t0
     ok = [i for i in range(total) if status[i] == 200]
-    lat = sorted(due_latency[i] for i in ok)
-    svc = sorted(service[i] for i in ok)
+    timeout_ms = TIMEOUT_S * 1000
+    # a failed request counts as a latency of the full timeout (from its due time: at least that)
+    lat = sorted(due_latency[i] if status[i] == 200 else max(due_latency[i], timeout_ms) for i in range(total))
+    svc = sorted(service[i] if status[i] == 200 else max(service[i], timeout_ms) for i in range(total))
     return {
         "requests": total,
         "ok": len(ok),
         "errors": total - len(ok),
+        "error_rate": (total - len(ok)) / total if total else 0.0,
         "elapsed_s": elapsed,
         "throughput_rps": len(ok) / elapsed if elapsed > 0 else 0.0,
         "p50_ms": percentile(lat, 50),
@@ -172,16 +180,18 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"bench-serving: mlflow models serve --env-manager local, logistic regression (iris), "
             f"{args.rows} row(s)/request, {args.rate:g} req/s for {args.duration:g} s, "
-            f"{args.clients} client connections, {os.cpu_count()} CPUs"
+            f"{args.clients} client connections, {os.cpu_count()} CPUs; open loop, latency from each "
+            f"request's due time; a failed request counts as {TIMEOUT_S:g} s (the client timeout)"
         )
         results = []
         for w in worker_counts:
             r = bench(model_dir, w, args, columns, rows)
             results.append(r)
             verdict = "meets" if r["p99_ms"] <= TARGET_P99_MS else "MISSES"
+            err = f"{r['error_rate']:.2%} errors"
             print(
-                f"  workers={w}: p50 {r['p50_ms']:.2f} ms  p90 {r['p90_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  "
-                f"max {r['max_ms']:.2f} ms | throughput {r['throughput_rps']:.1f} req/s "
+                f"  workers={w}: p50 {r['p50_ms']:.2f} ms ({err})  p90 {r['p90_ms']:.2f} ms ({err})  "
+                f"p99 {r['p99_ms']:.2f} ms ({err})  max {r['max_ms']:.2f} ms | throughput {r['throughput_rps']:.1f} req/s "
                 f"({r['ok']}/{r['requests']} ok, {r['errors']} errors) | service time p50 "
                 f"{r['service_p50_ms']:.2f} ms p99 {r['service_p99_ms']:.2f} ms -> {verdict} p99 <= {TARGET_P99_MS:g} ms"
             )
