@@ -196,7 +196,7 @@ bench-dags: deps venv ## DAG parse time per file and for the whole folder, as th
 	@helm=$$($(PINNED_HELM)); HELM=$$helm $(VENV)/bin/python -m tests.bench.bench_dags
 
 .PHONY: bench-cluster
-bench-cluster: tools venv ## GPU task pods on the control plane: >=50 kwok GPU nodes, >=500 pods; placement rate, start->Running p50/p99, GPU utilisation (BENCH_ARGS="--nodes 50 --pods 500")
+bench-cluster: tools venv ## GPU task pods on the control plane: >=50 kwok GPU nodes, >=500 pods; placement, start->Running p50/p99, time-weighted GPU utilisation (BENCH_ARGS="--nodes 50 --pods 500 --scheduler gpu-packing|default")
 	@$(VENV)/bin/python -m tests.bench.bench_cluster $(BENCH_ARGS)
 
 # The fast loops need helm (PINNED_HELM) and .venv, nothing of `make tools` (kind, kube-score, the

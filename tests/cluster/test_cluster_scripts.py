@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.cluster import BIN, SCRIPTS, free_port_base, run_script
 
@@ -106,6 +107,26 @@ def test_deadline_stops_with_one_line_and_no_process(state):
     assert processes_of(state_dir) == []
     # the log of the component that missed its deadline is kept
     assert any((state_dir / "logs").glob("*.log"))
+
+
+def test_unknown_scheduler_choice_names_the_key_and_the_choices(state):
+    state_dir, base = state
+    proc = run_script("cluster-up", state_dir, base, CLUSTER_SCHEDULER="binpack")
+    assert proc.returncode == 1
+    line = one_line(proc.stderr)
+    assert "CLUSTER_SCHEDULER=binpack" in line and "gpu-packing" in line and "default" in line, line
+    assert processes_of(state_dir) == []
+
+
+def test_the_default_scheduler_choice_runs_the_kube_schedulers_own_defaults(state):
+    """CLUSTER_SCHEDULER=default (what `make bench-cluster --scheduler default` measures): no
+    scoring override; the default choice (gpu-packing) is what every other test runs."""
+    state_dir, base = state
+    proc = run_script("cluster-up", state_dir, base, CLUSTER_SCHEDULER="default")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "its own defaults" in proc.stdout
+    config = yaml.safe_load((state_dir / "kube-scheduler.yaml").read_text())
+    assert "profiles" not in config and config["kind"] == "KubeSchedulerConfiguration", config
 
 
 def pids(state_dir: Path) -> dict[str, str]:
