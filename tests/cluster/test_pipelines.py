@@ -223,8 +223,10 @@ def test_run_job_on_gpu_8_fails_once_and_succeeds_on_retry(platform, airflow, po
 
 # --- gpu_sweep -------------------------------------------------------------------------------------
 
-def test_gpu_sweep_variants_train_in_parallel_tasks_holding_exactly_their_gpus(platform, airflow, pods, observed,
-                                                                              mlflow):
+def test_gpu_sweep_variant_tasks_each_hold_exactly_their_gpus(platform, airflow, pods, observed, mlflow):
+    """Each variant's train task is a pod with exactly its profile's GPUs and pool slots. Under
+    dag.test() the tasks run one after another: whether variants train at the same time is the
+    GPU pool's and the scheduler's (tests/cluster/test_gpu_capacity.py), not shown here."""
     variants = [{"name": "a", "profile": "gpu-1"}, {"name": "b", "profile": "gpu-4", "params": {"max_depth": 3}},
                 {"name": "c", "profile": "gpu-4", "params": {"max_depth": 9}}, {"name": "d", "profile": "gpu-8"}]
     mlflow.sweep_runs = {"a": ("gpu-1", 0.90), "b": ("gpu-4", 0.93), "c": ("gpu-4", 0.97), "d": ("gpu-8", 0.95)}
@@ -265,7 +267,11 @@ def test_gpu_sweep_variants_train_in_parallel_tasks_holding_exactly_their_gpus(p
 
 # --- ml_inference ----------------------------------------------------------------------------------
 
-def test_ml_inference_predicts_with_the_resolved_version(platform, airflow, pods, observed, mlflow):
+def test_ml_inference_batch_predict_pod_loads_the_version_the_alias_resolves_to(platform, airflow, pods, observed,
+                                                                               mlflow):
+    """The alias is resolved through the MLflow REST API (a stand-in answering version 3) and the
+    batch_predict pod is given that version's URI; kwok runs no container, so no prediction is
+    made here (a real one: the real-node end-to-end suite)."""
     dr = run(airflow, "ml_inference", {"model_name": "iris", "alias": "champion"})
     st = states(dr)
     assert dr.state == "success", st
@@ -280,7 +286,8 @@ def test_ml_inference_predicts_with_the_resolved_version(platform, airflow, pods
 
 # --- nfs_dataset_example ---------------------------------------------------------------------------
 
-def test_nfs_dataset_example_reads_the_datasets_volume_read_only(platform, airflow, pods, observed):
+def test_nfs_dataset_example_pod_mounts_the_datasets_claim_read_only(platform, airflow, pods, observed):
+    """The pod spec (kwok runs no container: nothing is read here)."""
     dr = run(airflow, "nfs_dataset_example", {"path": "iris"})
     assert dr.state == "success", states(dr)
     (r,) = pods_of(pods, "nfs_dataset_example", dr, observed, "nfs_dataset_example")

@@ -42,7 +42,8 @@ def test_the_yaml_pipelines_are_in_the_dag_folder(airflow):
     assert airflow.import_errors == {}
 
 
-def test_nfs_dataset_yaml_reads_the_datasets_volume_read_only(platform, airflow, pods, observed):
+def test_nfs_dataset_yaml_pod_mounts_the_datasets_claim_read_only(platform, airflow, pods, observed):
+    """The pod spec (kwok runs no container: nothing is read here)."""
     dr = run(airflow, "nfs_dataset_yaml", {"path": "iris"})
     assert dr.state == "success", states(dr)
     (r,) = pods_of(pods, "nfs_dataset_yaml", dr, observed, "nfs_dataset_yaml (YAML)")
