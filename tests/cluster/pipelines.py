@@ -169,7 +169,12 @@ class PodRecord:
 
 class PodRecorder:
     """Watches the pods of a namespace (as the administrator) from a thread and keeps, per pod, its
-    spec, node, GPU limit, the phases it went through and when, and whether it was deleted."""
+    spec, node, GPU limit, the phases it went through and when, and whether it was deleted.
+
+    A watch that expires (410) is followed by a re-list whose pods are recorded, and one that
+    fails otherwise is resumed; either way events may have been missed in between, so each is
+    kept in ``gaps``: a test that concludes from the absence of an event (e.g. no pod was ever
+    Unschedulable) must first check that ``gaps`` is empty."""
 
     def __init__(self, api: client.ApiClient, namespace: str):
         self.core = client.CoreV1Api(api)
@@ -178,6 +183,7 @@ class PodRecorder:
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._watch: watch.Watch | None = None
+        self.gaps: list[str] = []  # every re-list or failed watch: events may be missing there
         self._rv = self.core.list_namespaced_pod(namespace).metadata.resource_version
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"pod-recorder-{namespace}")
         self._thread.start()
@@ -193,12 +199,25 @@ class PodRecorder:
                     if self._stop.is_set():
                         break
             except ApiException as exc:
-                if exc.status == 410:  # expired: start from now
-                    self._rv = self.core.list_namespaced_pod(self.namespace).metadata.resource_version
+                if exc.status == 410:  # expired: re-list, recording what the list shows
+                    self._relist(f"watch expired (410) at resourceVersion {self._rv}")
                 else:
+                    self.gaps.append(f"watch failed: {exc.status} {exc.reason}")
                     time.sleep(0.5)
-            except Exception:
+            except Exception as exc:  # noqa: BLE001 (kept in gaps; the watch resumes)
+                self.gaps.append(f"watch failed: {type(exc).__name__}: {exc}")
                 time.sleep(0.5)
+
+    def _relist(self, why: str) -> None:
+        self.gaps.append(why)
+        try:
+            listed = self.core.list_namespaced_pod(self.namespace)
+        except Exception as exc:  # noqa: BLE001
+            self.gaps.append(f"re-list failed: {type(exc).__name__}: {exc}")
+            return
+        for pod in listed.items:
+            self._record("MODIFIED", pod)
+        self._rv = listed.metadata.resource_version
 
     def _record(self, kind: str, pod: Any) -> None:
         now = time.monotonic()

@@ -148,6 +148,8 @@ def test_the_gpu_pool_admits_no_more_than_the_cluster_places(cluster, platform, 
     profiles = [r.labels.get("mlops.airflow.apache.org/profile") for r in gpu_pods]
     assert sorted(profiles) == sorted(["gpu-1", "gpu-2", "gpu-4", "gpu-8"] + ["gpu-8"] * RUN_JOBS), \
         [r.describe() for r in gpu_pods]
+    # an absence of Unschedulable is only shown by a watch that missed nothing
+    assert not rec.gaps, f"the pod watch had gaps, events may be missing: {rec.gaps}"
     waited = [(r.describe(), r.unschedulable) for r in gpu_pods if any(pl.GPU in m for m in r.unschedulable)]
     assert not waited, f"GPU pods Pending (Unschedulable) for GPUs while their task held pool slots: {waited}"
     for r in pods:
