@@ -303,3 +303,108 @@ def test_the_node_pulls_from_the_tier_registry_with_the_pull_secret_and_not_with
         cluster.core.delete_namespaced_pod("anonymous", real_ns, grace_period_seconds=0)
     cluster_report.append(f"real node: pulled {ref} with the pull secret and ran it in {pulled_s:.1f}s; "
                           "without the secret: 401, ErrImagePull")
+
+
+# --- the data sets volume (storage.nfs) ------------------------------------------------------
+# An NFS client in the kernel is what the kubelet's NFS volume needs (`mount -t nfs`). This
+# machine's kernel has none, nor an NFS server: no nfs/nfs4/nfsd in /proc/filesystems, no
+# CONFIG_NFS_FS/CONFIG_NFSD in its configuration, no modules to load. So the chart's NFS volume is
+# shown failing for that reason, and a local volume stands in for it.
+KERNEL_HAS_NFS = "\tnfs" in Path("/proc/filesystems").read_text() or "\tnfs4" in Path("/proc/filesystems").read_text()
+DATASET = "sepal_length,sepal_width,species\n5.1,3.5,setosa\n"
+
+
+def datasets_objects(ns: str, release: str, nfs: dict) -> tuple[dict, dict, dict, dict]:
+    """The chart's datasets PersistentVolume and claim (claim in the tasks namespace ns) and the
+    datasets volume and mount of its cpu pod template, rendered with storage.nfs."""
+    from tests.support.helm import find, parse_documents, render_chart
+
+    objects = render_chart(values={"storage": {"nfs": {"enabled": True, **nfs}}, "tasks": {"namespace": ns}},
+                           release=release, namespace=f"{ns}-release", validate=False)
+    (pv,) = find(objects, "PersistentVolume")
+    (pvc,) = [o for o in find(objects, "PersistentVolumeClaim") if o["metadata"]["name"].endswith("-datasets")]
+    (cm,) = [o for o in find(objects, "ConfigMap") if o["metadata"]["name"].endswith("-pod-templates")]
+    template = parse_documents(cm["data"]["cpu.yaml"])[0]["spec"]
+    (volume,) = [v for v in template["volumes"] if v["name"] == "datasets"]
+    (mount,) = [m for m in template["containers"][0]["volumeMounts"] if m["name"] == "datasets"]
+    strip = lambda o: {k: v for k, v in o.items() if k != "__source__"}  # noqa: E731
+    return strip(pv), strip(pvc), volume, mount
+
+
+def datasets_pod(name: str, volume: dict, mount: dict) -> dict:
+    pod = probe_pod(name, ["serve", ":8080", "datasets"], restart="Always")
+    pod["spec"]["volumes"] = [volume]
+    pod["spec"]["containers"][0]["volumeMounts"] = [mount]
+    return pod
+
+
+@pytest.mark.skipif(KERNEL_HAS_NFS, reason="this kernel has an NFS client: the NFS volume could mount here")
+def test_the_charts_nfs_datasets_volume_fails_to_mount_here_for_want_of_a_kernel_nfs_client(cluster, real_ns,
+                                                                                          cluster_report):
+    """The kubelet really tries the chart's NFS volume (nfsvers=4.1, read-only) and the kernel
+    refuses the file system type: why the next test's volume is a stand-in."""
+    pv, pvc, volume, mount = datasets_objects(real_ns, "nfs", {"server": realnode.NODE_IP, "path": "/datasets"})
+    assert pv["spec"]["nfs"] == {"server": realnode.NODE_IP, "path": "/datasets", "readOnly": True}
+    cluster.core.create_persistent_volume(pv)
+    try:
+        cluster.core.create_namespaced_persistent_volume_claim(real_ns, pvc)
+        cluster.core.create_namespaced_pod(real_ns, datasets_pod("nfs-datasets", volume, mount))
+
+        def failed_mount():
+            events = cluster.core.list_namespaced_event(real_ns, field_selector="involvedObject.name=nfs-datasets").items
+            return [e.message for e in events if e.reason == "FailedMount"]
+
+        messages = cluster.wait_for("the kubelet's FailedMount of the NFS volume", failed_mount, timeout=90)
+        refused = [m for m in messages if "unknown filesystem type 'nfs'" in m]
+        assert refused, messages
+        cluster_report.append("real node: the chart's NFS datasets volume, kubelet FailedMount: "
+                              + " ".join(refused[0].split("Output:")[-1].split()))
+        assert cluster.core.read_namespaced_pod("nfs-datasets", real_ns).status.phase == "Pending"
+    finally:
+        cluster.core.delete_namespaced_pod("nfs-datasets", real_ns, grace_period_seconds=0)
+        cluster.core.delete_namespaced_persistent_volume_claim(pvc["metadata"]["name"], real_ns)
+        cluster.core.delete_persistent_volume(pv["metadata"]["name"])
+
+
+def test_the_datasets_stand_in_local_volume_is_read_by_a_task_pod_and_read_only(cluster, real_ns, cluster_report):
+    """STAND-IN for the NFS server (see above): the chart's datasets PersistentVolume and claim,
+    with a `local` volume on the real node in place of the NFS source; the pod mounts it as the
+    chart's cpu pod template does (the claim, read-only, at /data), reads a file through it, and
+    cannot write."""
+    pv, pvc, volume, mount = datasets_objects(real_ns, "standin", {"server": "nfs.invalid", "path": "/datasets"})
+    export = cluster.state_dir / "node" / "datasets-standin"
+    export.mkdir(parents=True, exist_ok=True)
+    export.chmod(0o755)
+    (export / "iris.csv").write_text(DATASET)
+    del pv["spec"]["nfs"], pv["spec"]["mountOptions"]
+    pv["spec"]["local"] = {"path": str(export)}
+    pv["spec"]["nodeAffinity"] = {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+        {"key": "kubernetes.io/hostname", "operator": "In", "values": [realnode.NODE_NAME]}]}]}}
+    assert mount == {"name": "datasets", "mountPath": "/data", "readOnly": True}
+    assert volume["persistentVolumeClaim"]["readOnly"] is True
+    cluster.core.create_persistent_volume(pv)
+    started = time.monotonic()
+    try:
+        cluster.core.create_namespaced_persistent_volume_claim(real_ns, pvc)
+        cluster.core.create_namespaced_pod(real_ns, datasets_pod("datasets", volume, mount))
+
+        def running():
+            return cluster.core.read_namespaced_pod("datasets", real_ns).status.phase == "Running"
+
+        cluster.wait_for("the pod with the datasets volume Running", running, timeout=90)
+        from kubernetes.stream import stream
+
+        def run(*argv: str) -> str:
+            return stream(cluster.core.connect_get_namespaced_pod_exec, "datasets", real_ns, command=["/nodeimage", *argv],
+                          stderr=True, stdin=False, stdout=True, tty=False)
+
+        assert run("cat", "/data/iris.csv") == DATASET
+        assert "read-only file system" in run("write", "/data/new.csv", "x")
+        assert not (export / "new.csv").exists()
+        mounted_s = time.monotonic() - started
+    finally:
+        cluster.core.delete_namespaced_pod("datasets", real_ns, grace_period_seconds=0)
+        cluster.core.delete_namespaced_persistent_volume_claim(pvc["metadata"]["name"], real_ns)
+        cluster.core.delete_persistent_volume(pv["metadata"]["name"])
+    cluster_report.append(f"real node: datasets volume = local stand-in (no NFS in this kernel); read through the "
+                          f"chart's claim, read-only, {mounted_s:.1f}s from apply")

@@ -50,7 +50,7 @@ def test_a_missing_package_is_installed_and_its_program_used(tmp_path, monkeypat
         realnode.preflight(layout(tmp_path))
     # the package was installed (by the stand-in) and found: preflight went on to the binaries
     assert installed(record) == [{"containernetworking-plugins"}]
-    assert "kubelet kube-proxy coredns nodeimage missing in" in str(e.value)
+    assert "kubelet kube-proxy coredns nodeimage kube-router missing in" in str(e.value)
     assert "make cluster-tools" in str(e.value)
 
 
