@@ -2,10 +2,11 @@
 
 Pods here run on ``mlops-real-0`` (kubelet + containerd + runc + bridge CNI, kube-proxy,
 CoreDNS), not on kwok: the probe image (tools/control-plane/nodeimage) is a real program whose
-exit codes, HTTP answers and DNS lookups are what the assertions see. The last test starts its
+exit codes, HTTP answers and DNS lookups are what the assertions see. One test starts its
 own control plane and real node, kills them as a crash would, recovers with a second
 ``cluster-up``, stops with ``cluster-down`` and checks that the host is as it was found
-(processes, mounts, KUBE-* iptables chains, sysctls, fixed paths, cgroups).
+(processes, mounts, KUBE-* iptables chains, ipsets, sysctls, fixed paths, cgroups), with kube-router
+enforcing NetworkPolicies in the killed run.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -22,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from scripts.cluster import images, realnode
-from tests.support.cluster import free_port_base, run_script
+from tests.support.cluster import free_port_base, run_script, script_env
 
 pytestmark = pytest.mark.skipif(os.environ.get("CLUSTER_REAL_NODE", "1") == "0",
                                 reason="CLUSTER_REAL_NODE=0: kwok nodes only")
@@ -96,6 +98,8 @@ def test_real_node_is_ready_tainted_and_says_what_it_is(cluster, cluster_report)
             if (n.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake"]
     assert len(kwok) == 4, kwok
     assert "real:        node mlops-real-0" in cluster.up_output, cluster.up_output
+    assert "NetworkPolicies: enforced while kube-router runs" in cluster.up_output, cluster.up_output
+    assert ("not real:    NFS volumes" in cluster.up_output) is not KERNEL_HAS_NFS, cluster.up_output
     cluster_report.append(f"real node: {realnode.NODE_NAME} {info.kubelet_version} {info.container_runtime_version}"
                           f" kernel {info.kernel_version}")
 
@@ -209,6 +213,10 @@ def test_killed_run_recovers_and_the_host_is_left_as_found(tmp_path, cluster_rep
     try:
         first = run_script("cluster-up", state_dir, base, timeout=300)
         assert first.returncode == 0, first.stdout + first.stderr
+        # kube-router too: its chains and ipsets must go with the killed node's namespace
+        policy = subprocess.run([sys.executable, "-m", "scripts.cluster.realnode", "policy-on"], cwd=realnode.REPO,
+                                env=script_env(state_dir, base), capture_output=True, text=True, timeout=120)
+        assert policy.returncode == 0, policy.stdout + policy.stderr
         killed = _kill_tier(state_dir)
         assert len(killed) >= 10, killed  # control plane, forwarder, containerd, kubelet, kube-proxy, CoreDNS, ...
         time.sleep(0.5)
@@ -227,6 +235,7 @@ def test_killed_run_recovers_and_the_host_is_left_as_found(tmp_path, cluster_rep
     assert realnode.cgroup_pids(layout.cgroup_name) == set()
     assert after["sysctls"] == before["sysctls"]
     assert after["kube_chains"] == before["kube_chains"] == []
+    assert after["ipsets"] == before["ipsets"], (before["ipsets"], after["ipsets"])
     # the kubelet's and CNI's fixed paths; /run/containerd and /opt/containerd are left out:
     # any Docker engine of this machine (scripts/docker-engine) creates them too
     kubelet_paths = {"/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/var/lib/cni", "/etc/cni/net.d"}
@@ -268,8 +277,9 @@ def test_the_node_pulls_from_the_tier_registry_with_the_pull_secret_and_not_with
     layout = realnode.Layout(cluster.state_dir, cluster.port_base, Path())
     pki = cluster.state_dir / "pki"
     with registry.running(tmp_path / "registry", pki / "ca.crt", pki / "ca.key", layout.registry_port) as reg:
+        # an image ID of its own: the imported probe image stays usable by the tests after this one
         images.push(realnode.REPO / "bin" / "nodeimage", images.PROBE_IMAGE, reg.url, reg.auth(), reg.ca_cert,
-                    "mlops/probe:pulled")
+                    "mlops/probe:pulled", labels={"mlops.test/pulled": "true"})
         ref = f"{reg.host}/mlops/probe:pulled"
         cluster.core.create_namespaced_secret(real_ns, {
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mlops-registry"},
