@@ -269,7 +269,7 @@ $(KIND_VENV_STAMP): $(KIND_LOCK)
 	$(call venv_from_lock,$(KIND_VENV),$(KIND_LOCK))
 
 # --- control plane: a local Kubernetes control plane with simulated (kwok) GPU nodes ----------
-# Pinned here and in the tools modules tools/control-plane/{kubernetes,etcd,coredns,registry}/go.mod
+# Pinned here and in the tools modules tools/control-plane/{kubernetes,etcd,coredns,registry,kube-router}/go.mod
 # (tests/cluster/test_tools_pins.py checks they agree). Each binary is rebuilt only when the
 # one in ./bin is not the pinned version. Every server listens on 127.0.0.1 only.
 KUBERNETES_VERSION := v1.35.4
@@ -278,11 +278,13 @@ KWOK_VERSION       := v0.7.0
 COREDNS_VERSION    := v1.15.0
 # CNCF distribution: the registry with htpasswd auth and TLS of the test tiers (tools/control-plane/registry)
 REGISTRY_VERSION   := v3.1.2
+# the real node's NetworkPolicy controller (tools/control-plane/kube-router; the only release on the module proxy)
+KUBE_ROUTER_VERSION := v2.1.0
 CLUSTER_DIR        ?= $(REPO)/.cluster/local
 
 .PHONY: cluster-tools
-cluster-tools: ## Build etcd, kube-apiserver, -controller-manager, -scheduler, kwok, the registry and the real node's kubelet, kube-proxy, CoreDNS into ./bin (pinned; needs Go)
-	@$(MAKE) -j2 $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kwok $(BIN)/registry $(BIN)/coredns $(BIN)/nodeimage
+cluster-tools: ## Build etcd, kube-apiserver, -controller-manager, -scheduler, kwok, the registry and the real node's kubelet, kube-proxy, CoreDNS, kube-router into ./bin (pinned; needs Go)
+	@$(MAKE) -j2 $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kwok $(BIN)/registry $(BIN)/coredns $(BIN)/nodeimage $(BIN)/kube-router
 
 # One go build links the Kubernetes binaries (kube-apiserver stands for all of them).
 $(BIN)/kube-apiserver: FORCE
@@ -293,6 +295,9 @@ $(BIN)/etcd: FORCE
 
 $(BIN)/coredns: FORCE
 	@scripts/cluster-tools coredns $(COREDNS_VERSION) $(BIN)
+
+$(BIN)/kube-router: FORCE
+	@scripts/cluster-tools kube-router $(KUBE_ROUTER_VERSION) $(BIN)
 
 # The real node's pause and probe images' program (scripts/cluster/images.py): standard library only.
 $(BIN)/nodeimage: tools/control-plane/nodeimage/main.go tools/control-plane/nodeimage/go.mod

@@ -23,6 +23,14 @@ Confinement (the host is left as found, on success and on failure):
   node's namespace (and 10.244.10.1:<api port>, the ``kubernetes`` Service's endpoint) forwards
   to the host's API server; the API server reaches the kubelet through that process's CONNECT
   proxy on a unix socket (its ``cluster`` egress selection).
+- NetworkPolicies: kube-router (its own tools module), run only as a network policy controller
+  (``--run-firewall``; no routing, no service proxy), enforces them with iptables chains and ipsets
+  of the node's network namespace (Debian's ``ipset``; ipsets, like chains, belong to a network
+  namespace). ``start_policy_controller`` / ``stop_policy_controller`` (``policy-on`` /
+  ``policy-off``) start and stop it; stopping removes its chains and ipsets, and the namespace dies
+  with the node in any case. It is not started with the node: the node's CoreDNS
+  is a process of the node, not a pod, so the chart's DNS egress rule (pods labelled
+  k8s-app=kube-dns in kube-system) does not admit it and isolated pods could not resolve names.
 - Every process joins the cgroup ``mlops-node-<id>`` of each cgroup v1 hierarchy, and the
   kubelet's ``cgroupRoot`` is that cgroup, so ``down`` finds every process of the node (the
   containers included) by its cgroup, stops them by PID, and removes the cgroups. Killed runs
@@ -31,6 +39,7 @@ Confinement (the host is left as found, on success and on failure):
 Usage (from the repository root; scripts/cluster-up and scripts/cluster-down call it)::
 
     python3 -m scripts.cluster.realnode up|down|check|host-state
+    python3 -m scripts.cluster.realnode policy-on|policy-off  # kube-router enforcing NetworkPolicies
     python3 -m scripts.cluster.realnode hold NODE_DIR   # internal: the namespaces' first process
 
 Environment: CLUSTER_DIR, CLUSTER_PORT_BASE, CLUSTER_BIN as scripts/cluster-lib.sh;
@@ -71,8 +80,15 @@ CNI_BIN = Path("/usr/lib/cni")
 # namespace they are the node's own files, with the host's values as they were.
 KERNEL_TUNABLES = ("vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops")
 # Debian packages of the node's runtime: command or path -> package.
-PACKAGES = {"containerd": "containerd", "runc": "runc", str(CNI_BIN / "bridge"): "containernetworking-plugins"}
-BINARIES = ("kubelet", "kube-proxy", "coredns", "nodeimage")
+PACKAGES = {"containerd": "containerd", "runc": "runc", str(CNI_BIN / "bridge"): "containernetworking-plugins",
+            "ipset": "ipset"}
+BINARIES = ("kubelet", "kube-proxy", "coredns", "nodeimage", "kube-router")
+# What kube-router's policy controller makes in the node's network namespace (and must not leave
+# anywhere): filter chains KUBE-ROUTER-{INPUT,FORWARD,OUTPUT}, KUBE-POD-FW-*, KUBE-NWPLCY-*, and
+# ipsets KUBE-SRC-*, KUBE-DST-* (IPv4; inet6: prefixes when IPv6 is on).
+POLICY_CHAIN_PREFIXES = ("KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-")
+POLICY_IPSET_PREFIXES = ("KUBE-", "inet6:KUBE-")
+SERVICES = ("kubelet", "kube-proxy", "coredns", "kube-router", "forward")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 FIXED_PATHS = ("/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/var/lib/cni", "/run/containerd",
                "/var/lib/containerd", "/opt/containerd", "/etc/cni/net.d")
@@ -160,6 +176,7 @@ def host_state() -> dict[str, object]:
     chains = sorted({w.lstrip(":") for line in rules.splitlines() for w in line.split()[:2] if "KUBE-" in w})
     mounts = Path("/proc/self/mounts").read_text().splitlines()
     return {
+        "ipsets": ipsets(),
         "sysctls": sysctls,
         "kube_chains": chains,
         "mounts": len(mounts),
@@ -167,6 +184,16 @@ def host_state() -> dict[str, object]:
         "node_cgroups": sorted(str(p) for p in CGROUP_ROOT.glob("*/mlops-node-*")),
         "netns_mounts": sorted(m.split()[1] for m in mounts if " nsfs " in m),
     }
+
+
+def ipsets(netns_pid: int | None = None) -> list[str]:
+    """The ipset names of the host's network namespace (or of the one of netns_pid); [] without ipset."""
+    prefix = ["nsenter", f"--target={netns_pid}", "--net"] if netns_pid else []
+    try:
+        out = subprocess.run([*prefix, "ipset", "list", "-n"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return sorted(out.stdout.split()) if out.returncode == 0 else []
 
 
 # --- cgroups --------------------------------------------------------------------------------
@@ -259,7 +286,7 @@ def stop_processes(layout: Layout, timeout: float = 10) -> None:
     then containerd and the containers (SIGKILL: nothing of them is kept)."""
     name = layout.cgroup_name
     services = {}
-    for svc in ("kubelet", "kube-proxy", "coredns", "forward"):
+    for svc in SERVICES:
         try:
             pid = int(layout.pidfile(svc).read_text())
         except (OSError, ValueError):
@@ -301,7 +328,7 @@ def down(layout: Layout, quiet: bool = False) -> None:
         time.sleep(0.2)
     if left:
         raise NodeError(f"cgroups of the real node could not be removed: {left}")
-    for svc in ("hold", "containerd", "kubelet", "kube-proxy", "coredns", "forward"):
+    for svc in ("hold", "containerd", *SERVICES):
         layout.pidfile(svc).unlink(missing_ok=True)
     layout.egress_socket.unlink(missing_ok=True)
     # The namespaces died with their last process: what was mounted in them is gone, the
@@ -566,6 +593,18 @@ def cluster_objects(api: Api, layout: Layout) -> None:
         "metadata": {"name": "system:coredns"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:coredns"},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:coredns"}]})
+    # kube-router's informers (it watches all of them whichever controllers run)
+    api.create("/apis/rbac.authorization.k8s.io/v1/clusterroles", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "system:kube-router"},
+        "rules": [{"apiGroups": [""], "resources": ["pods", "namespaces", "nodes", "services", "endpoints"],
+                   "verbs": ["get", "list", "watch"]},
+                  {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+                  {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["list", "watch"]}]})
+    api.create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "system:kube-router"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:kube-router"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:kube-router"}]})
     api.create("/api/v1/namespaces/kube-system/services", {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
@@ -676,8 +715,9 @@ def up(layout: Layout) -> dict[str, float]:
          f"subjectAltName=IP:{NODE_IP},DNS:{NODE_NAME}\n")
     sign(layout, "kube-proxy", "/CN=system:kube-proxy", CLIENT_EXT)
     sign(layout, "coredns", "/CN=system:coredns", CLIENT_EXT)
+    sign(layout, "kube-router", "/CN=system:kube-router", CLIENT_EXT)
     for user, file in (("kubelet", "kubelet.kubeconfig"), ("kube-proxy", "kube-proxy.kubeconfig"),
-                       ("coredns", "coredns.kubeconfig")):
+                       ("coredns", "coredns.kubeconfig"), ("kube-router", "kube-router.kubeconfig")):
         kubeconfig(layout, user, n / file)
     (n / "containerd.toml").write_text(containerd_config(layout))
     registry_host = f"127.0.0.1:{layout.registry_port}"
@@ -747,9 +787,112 @@ def up(layout: Layout) -> dict[str, float]:
     return {"node_ready_seconds": ready, "up_seconds": time.monotonic() - t0}
 
 
-def _version(argv: list[str]) -> str:
+# --- NetworkPolicy enforcement ---------------------------------------------------------------
+def _hold_pid(layout: Layout) -> int:
     try:
-        return subprocess.run(argv, capture_output=True, text=True).stdout.split()[2]
+        pid = int(layout.pidfile("hold").read_text())
+    except (OSError, ValueError):
+        raise NodeError(f"the real node does not run in {layout.cluster_dir} (no namespaces): start it first") from None
+    if not _alive(pid):
+        raise NodeError(f"the real node's namespaces (pid {pid}) are gone: start the node again")
+    return pid
+
+
+def policy_state(layout: Layout) -> dict[str, list[str]]:
+    """kube-router's chains and ipsets in the node's network namespace."""
+    hold_pid = _hold_pid(layout)
+    rules = subprocess.run(["nsenter", f"--target={hold_pid}", "--net", "iptables-save"], capture_output=True,
+                           text=True, check=True, timeout=30).stdout
+    chains = sorted({line[1:].split()[0] for line in rules.splitlines()
+                     if line.startswith(":") and line[1:].startswith(POLICY_CHAIN_PREFIXES)})
+    return {"chains": chains,
+            "ipsets": [n for n in ipsets(hold_pid) if n.startswith(POLICY_IPSET_PREFIXES)]}
+
+
+def kube_router_argv(layout: Layout) -> list[str]:
+    return [str(layout.bin_dir / "kube-router"), f"--kubeconfig={layout.node_dir / 'kube-router.kubeconfig'}",
+            # the network policy controller only: the bridge CNI routes, kube-proxy serves Services
+            "--run-firewall=true", "--run-router=false", "--run-service-proxy=false", "--run-loadbalancer=false",
+            f"--hostname-override={NODE_NAME}", f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--enable-ipv4=true", "--enable-ipv6=false",
+            # nothing listens: no health or metrics port
+            "--health-port=0", "--metrics-port=0", "--v=1"]
+
+
+def start_policy_controller(layout: Layout, timeout: float = 60) -> float:
+    """Start kube-router (NetworkPolicy controller only) in the running node's namespaces and
+    cgroup; returns the seconds until its top-level chains exist in the node's namespace."""
+    _hold_pid(layout)
+    if not os.access(layout.bin_dir / "kube-router", os.X_OK):
+        raise NodeError(f"kube-router missing in {layout.bin_dir}: run `make cluster-tools`")
+    if not _which("ipset"):
+        raise NodeError("ipset is missing (Debian: apt-get install ipset; the node's preflight installs it)")
+    try:
+        pid = int(layout.pidfile("kube-router").read_text())
+        if _alive(pid) and pid in cgroup_pids(layout.cgroup_name):
+            return 0.0
+    except (OSError, ValueError):
+        pass
+    started = time.monotonic()
+    pid = _start(layout, "kube-router", kube_router_argv(layout))
+    _wait("kube-router's NetworkPolicy chains",
+          lambda: {"KUBE-ROUTER-INPUT", "KUBE-ROUTER-FORWARD", "KUBE-ROUTER-OUTPUT"} <= set(policy_state(layout)["chains"]),
+          timeout, layout.logs / "node-kube-router.log", pid)
+    seconds = time.monotonic() - started
+    say(f"kube-router {_version([str(layout.bin_dir / 'kube-router'), '--version'], 3).rstrip(',')} enforces NetworkPolicies "
+        f"on {NODE_NAME} (chains in {seconds:.1f}s)")
+    return seconds
+
+
+def remove_policy_state(layout: Layout) -> None:
+    """Delete kube-router's chains (and the jumps to them) and its ipsets in the node's namespace.
+
+    kube-router v2.1.0's own ``--cleanup-config`` cannot do it: it builds its policy controller
+    without iptables or ipset handlers, so it removes nothing. One ``iptables-restore --noflush``
+    deletes the jumps, flushes and deletes the chains; kube-proxy's and the kubelet's chains stay.
+    """
+    hold_pid = _hold_pid(layout)
+    netns = ["nsenter", f"--target={hold_pid}", "--net"]
+    rules = subprocess.run([*netns, "iptables-save", "-t", "filter"], capture_output=True, text=True, check=True,
+                           timeout=30).stdout.splitlines()
+    ours = [line[1:].split()[0] for line in rules if line.startswith(":") and line[1:].startswith(POLICY_CHAIN_PREFIXES)]
+    if ours:
+        jumps = [line for line in rules if line.startswith("-A ") and not line.split()[1].startswith(POLICY_CHAIN_PREFIXES)
+                 and any(f"-j {c}" in line or f"-g {c}" in line for c in ours)]
+        script = ["*filter", *("-D" + j[2:] for j in jumps), *(f"-F {c}" for c in ours), *(f"-X {c}" for c in ours),
+                  "COMMIT", ""]
+        done = subprocess.run([*netns, "iptables-restore", "--noflush"], input="\n".join(script), capture_output=True,
+                              text=True, timeout=30)
+        if done.returncode != 0:
+            raise NodeError(f"removing kube-router's chains failed: {done.stderr.strip()}")
+    for name in policy_state(layout)["ipsets"]:
+        subprocess.run([*netns, "ipset", "destroy", name], capture_output=True, text=True, timeout=30, check=False)
+
+
+def stop_policy_controller(layout: Layout, timeout: float = 10) -> None:
+    """Stop kube-router and remove its chains and ipsets from the node's namespace; NodeError
+    naming what is left."""
+    try:
+        pid = int(layout.pidfile("kube-router").read_text())
+    except (OSError, ValueError):
+        pid = None
+    if pid and _alive(pid) and pid in cgroup_pids(layout.cgroup_name):
+        os.kill(pid, signal.SIGTERM)
+        for left in _wait_gone({pid}, timeout):
+            os.kill(left, signal.SIGKILL)
+        _wait_gone({pid}, 5)
+    layout.pidfile("kube-router").unlink(missing_ok=True)
+    remove_policy_state(layout)
+    left = policy_state(layout)
+    if left["chains"] or left["ipsets"]:
+        raise NodeError(f"kube-router's chains {left['chains']} and ipsets {left['ipsets']} are still in the node's "
+                        f"namespace (see {layout.logs / 'node-kube-router.log'})")
+    say("kube-router stopped; its chains and ipsets are gone from the node's namespace")
+
+
+def _version(argv: list[str], word: int = 2) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True).stdout.split()[word]
     except (OSError, IndexError):
         return "?"
 
@@ -788,13 +931,18 @@ def main(argv: list[str] | None = None) -> int:
             up(layout)
         elif cmd == "down":
             down(layout)
+        elif cmd == "policy-on":
+            start_policy_controller(layout)
+        elif cmd == "policy-off":
+            stop_policy_controller(layout)
         elif cmd == "check":
             reason = check(layout)
             if reason:
                 print(reason)
                 return 1
         else:
-            print(f"realnode: unknown command {cmd!r}: up, down, check, host-state", file=sys.stderr)
+            print(f"realnode: unknown command {cmd!r}: up, down, check, host-state, policy-on, policy-off",
+                  file=sys.stderr)
             return 2
     except NodeError as e:
         print(f"realnode: {e}", file=sys.stderr)

@@ -2,10 +2,11 @@
 
 Pods here run on ``mlops-real-0`` (kubelet + containerd + runc + bridge CNI, kube-proxy,
 CoreDNS), not on kwok: the probe image (tools/control-plane/nodeimage) is a real program whose
-exit codes, HTTP answers and DNS lookups are what the assertions see. The last test starts its
+exit codes, HTTP answers and DNS lookups are what the assertions see. One test starts its
 own control plane and real node, kills them as a crash would, recovers with a second
 ``cluster-up``, stops with ``cluster-down`` and checks that the host is as it was found
-(processes, mounts, KUBE-* iptables chains, sysctls, fixed paths, cgroups).
+(processes, mounts, KUBE-* iptables chains, ipsets, sysctls, fixed paths, cgroups), with kube-router
+enforcing NetworkPolicies in the killed run.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -22,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from scripts.cluster import images, realnode
-from tests.support.cluster import free_port_base, run_script
+from tests.support.cluster import free_port_base, run_script, script_env
 
 pytestmark = pytest.mark.skipif(os.environ.get("CLUSTER_REAL_NODE", "1") == "0",
                                 reason="CLUSTER_REAL_NODE=0: kwok nodes only")
@@ -96,6 +98,8 @@ def test_real_node_is_ready_tainted_and_says_what_it_is(cluster, cluster_report)
             if (n.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake"]
     assert len(kwok) == 4, kwok
     assert "real:        node mlops-real-0" in cluster.up_output, cluster.up_output
+    assert "NetworkPolicies: enforced while kube-router runs" in cluster.up_output, cluster.up_output
+    assert ("not real:    NFS volumes" in cluster.up_output) is not KERNEL_HAS_NFS, cluster.up_output
     cluster_report.append(f"real node: {realnode.NODE_NAME} {info.kubelet_version} {info.container_runtime_version}"
                           f" kernel {info.kernel_version}")
 
@@ -209,6 +213,10 @@ def test_killed_run_recovers_and_the_host_is_left_as_found(tmp_path, cluster_rep
     try:
         first = run_script("cluster-up", state_dir, base, timeout=300)
         assert first.returncode == 0, first.stdout + first.stderr
+        # kube-router too: its chains and ipsets must go with the killed node's namespace
+        policy = subprocess.run([sys.executable, "-m", "scripts.cluster.realnode", "policy-on"], cwd=realnode.REPO,
+                                env=script_env(state_dir, base), capture_output=True, text=True, timeout=120)
+        assert policy.returncode == 0, policy.stdout + policy.stderr
         killed = _kill_tier(state_dir)
         assert len(killed) >= 10, killed  # control plane, forwarder, containerd, kubelet, kube-proxy, CoreDNS, ...
         time.sleep(0.5)
@@ -227,6 +235,7 @@ def test_killed_run_recovers_and_the_host_is_left_as_found(tmp_path, cluster_rep
     assert realnode.cgroup_pids(layout.cgroup_name) == set()
     assert after["sysctls"] == before["sysctls"]
     assert after["kube_chains"] == before["kube_chains"] == []
+    assert after["ipsets"] == before["ipsets"], (before["ipsets"], after["ipsets"])
     # the kubelet's and CNI's fixed paths; /run/containerd and /opt/containerd are left out:
     # any Docker engine of this machine (scripts/docker-engine) creates them too
     kubelet_paths = {"/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/var/lib/cni", "/etc/cni/net.d"}
@@ -268,8 +277,9 @@ def test_the_node_pulls_from_the_tier_registry_with_the_pull_secret_and_not_with
     layout = realnode.Layout(cluster.state_dir, cluster.port_base, Path())
     pki = cluster.state_dir / "pki"
     with registry.running(tmp_path / "registry", pki / "ca.crt", pki / "ca.key", layout.registry_port) as reg:
+        # an image ID of its own: the imported probe image stays usable by the tests after this one
         images.push(realnode.REPO / "bin" / "nodeimage", images.PROBE_IMAGE, reg.url, reg.auth(), reg.ca_cert,
-                    "mlops/probe:pulled")
+                    "mlops/probe:pulled", labels={"mlops.test/pulled": "true"})
         ref = f"{reg.host}/mlops/probe:pulled"
         cluster.core.create_namespaced_secret(real_ns, {
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mlops-registry"},
@@ -303,3 +313,109 @@ def test_the_node_pulls_from_the_tier_registry_with_the_pull_secret_and_not_with
         cluster.core.delete_namespaced_pod("anonymous", real_ns, grace_period_seconds=0)
     cluster_report.append(f"real node: pulled {ref} with the pull secret and ran it in {pulled_s:.1f}s; "
                           "without the secret: 401, ErrImagePull")
+
+
+# --- the data sets volume (storage.nfs) ------------------------------------------------------
+# An NFS client in the kernel is what the kubelet's NFS volume needs (`mount -t nfs`). This
+# machine's kernel has none, nor an NFS server: no nfs/nfs4/nfsd in /proc/filesystems, no
+# CONFIG_NFS_FS/CONFIG_NFSD in its configuration, no modules to load. So the chart's NFS volume is
+# shown failing for that reason, and a local volume stands in for it.
+KERNEL_HAS_NFS = "\tnfs" in Path("/proc/filesystems").read_text() or "\tnfs4" in Path("/proc/filesystems").read_text()
+DATASET = "sepal_length,sepal_width,species\n5.1,3.5,setosa\n"
+
+
+def datasets_objects(ns: str, release: str, nfs: dict) -> tuple[dict, dict, dict, dict]:
+    """The chart's datasets PersistentVolume and claim (claim in the tasks namespace ns) and the
+    datasets volume and mount of its cpu pod template, rendered with storage.nfs."""
+    from tests.support.helm import find, parse_documents, render_chart
+
+    objects = render_chart(values={"storage": {"nfs": {"enabled": True, **nfs}}, "tasks": {"namespace": ns}},
+                           release=release, namespace=f"{ns}-release", validate=False)
+    (pv,) = find(objects, "PersistentVolume")
+    (pvc,) = [o for o in find(objects, "PersistentVolumeClaim") if o["metadata"]["name"].endswith("-datasets")]
+    (cm,) = [o for o in find(objects, "ConfigMap") if o["metadata"]["name"].endswith("-pod-templates")]
+    template = parse_documents(cm["data"]["cpu.yaml"])[0]["spec"]
+    (volume,) = [v for v in template["volumes"] if v["name"] == "datasets"]
+    (mount,) = [m for m in template["containers"][0]["volumeMounts"] if m["name"] == "datasets"]
+    strip = lambda o: {k: v for k, v in o.items() if k != "__source__"}  # noqa: E731
+    return strip(pv), strip(pvc), volume, mount
+
+
+def datasets_pod(name: str, volume: dict, mount: dict) -> dict:
+    pod = probe_pod(name, ["serve", ":8080", "datasets"], restart="Always")
+    pod["spec"]["volumes"] = [volume]
+    pod["spec"]["containers"][0]["volumeMounts"] = [mount]
+    return pod
+
+
+@pytest.mark.machine_may_differ
+@pytest.mark.skipif(KERNEL_HAS_NFS, reason="this kernel has an NFS client: the NFS volume could mount here")
+def test_the_charts_nfs_datasets_volume_fails_to_mount_here_for_want_of_a_kernel_nfs_client(cluster, real_ns,
+                                                                                          cluster_report):
+    """The kubelet really tries the chart's NFS volume (nfsvers=4.1, read-only) and the kernel
+    refuses the file system type: why the next test's volume is a stand-in."""
+    pv, pvc, volume, mount = datasets_objects(real_ns, "nfs", {"server": realnode.NODE_IP, "path": "/datasets"})
+    assert pv["spec"]["nfs"] == {"server": realnode.NODE_IP, "path": "/datasets", "readOnly": True}
+    cluster.core.create_persistent_volume(pv)
+    try:
+        cluster.core.create_namespaced_persistent_volume_claim(real_ns, pvc)
+        cluster.core.create_namespaced_pod(real_ns, datasets_pod("nfs-datasets", volume, mount))
+
+        def failed_mount():
+            events = cluster.core.list_namespaced_event(real_ns, field_selector="involvedObject.name=nfs-datasets").items
+            return [e.message for e in events if e.reason == "FailedMount"]
+
+        messages = cluster.wait_for("the kubelet's FailedMount of the NFS volume", failed_mount, timeout=90)
+        refused = [m for m in messages if "unknown filesystem type 'nfs'" in m]
+        assert refused, messages
+        cluster_report.append("real node: the chart's NFS datasets volume, kubelet FailedMount: "
+                              + " ".join(refused[0].split("Output:")[-1].split()))
+        assert cluster.core.read_namespaced_pod("nfs-datasets", real_ns).status.phase == "Pending"
+    finally:
+        cluster.core.delete_namespaced_pod("nfs-datasets", real_ns, grace_period_seconds=0)
+        cluster.core.delete_namespaced_persistent_volume_claim(pvc["metadata"]["name"], real_ns)
+        cluster.core.delete_persistent_volume(pv["metadata"]["name"])
+
+
+def test_the_datasets_stand_in_local_volume_is_read_by_a_task_pod_and_read_only(cluster, real_ns, cluster_report):
+    """STAND-IN for the NFS server (see above): the chart's datasets PersistentVolume and claim,
+    with a `local` volume on the real node in place of the NFS source; the pod mounts it as the
+    chart's cpu pod template does (the claim, read-only, at /data), reads a file through it, and
+    cannot write."""
+    pv, pvc, volume, mount = datasets_objects(real_ns, "standin", {"server": "nfs.invalid", "path": "/datasets"})
+    export = cluster.state_dir / "node" / "datasets-standin"
+    export.mkdir(parents=True, exist_ok=True)
+    export.chmod(0o755)
+    (export / "iris.csv").write_text(DATASET)
+    del pv["spec"]["nfs"], pv["spec"]["mountOptions"]
+    pv["spec"]["local"] = {"path": str(export)}
+    pv["spec"]["nodeAffinity"] = {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+        {"key": "kubernetes.io/hostname", "operator": "In", "values": [realnode.NODE_NAME]}]}]}}
+    assert mount == {"name": "datasets", "mountPath": "/data", "readOnly": True}
+    assert volume["persistentVolumeClaim"]["readOnly"] is True
+    cluster.core.create_persistent_volume(pv)
+    started = time.monotonic()
+    try:
+        cluster.core.create_namespaced_persistent_volume_claim(real_ns, pvc)
+        cluster.core.create_namespaced_pod(real_ns, datasets_pod("datasets", volume, mount))
+
+        def running():
+            return cluster.core.read_namespaced_pod("datasets", real_ns).status.phase == "Running"
+
+        cluster.wait_for("the pod with the datasets volume Running", running, timeout=90)
+        from kubernetes.stream import stream
+
+        def run(*argv: str) -> str:
+            return stream(cluster.core.connect_get_namespaced_pod_exec, "datasets", real_ns, command=["/nodeimage", *argv],
+                          stderr=True, stdin=False, stdout=True, tty=False)
+
+        assert run("cat", "/data/iris.csv") == DATASET
+        assert "read-only file system" in run("write", "/data/new.csv", "x")
+        assert not (export / "new.csv").exists()
+        mounted_s = time.monotonic() - started
+    finally:
+        cluster.core.delete_namespaced_pod("datasets", real_ns, grace_period_seconds=0)
+        cluster.core.delete_namespaced_persistent_volume_claim(pvc["metadata"]["name"], real_ns)
+        cluster.core.delete_persistent_volume(pv["metadata"]["name"])
+    cluster_report.append(f"real node: datasets volume = local stand-in (no NFS in this kernel); read through the "
+                          f"chart's claim, read-only, {mounted_s:.1f}s from apply")

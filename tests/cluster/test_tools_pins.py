@@ -111,3 +111,13 @@ def test_kubernetes_version_is_stamped_from_the_pin():
     script = (REPO / "scripts" / "cluster-tools").read_text()
     for var in ("gitVersion=$version", "gitMajor=$major", "gitMinor=$minor"):
         assert f"k8s.io/component-base/version.{var}" in script
+
+
+def test_kube_router_module_pins_the_makefile_version():
+    version = makefile_var("KUBE_ROUTER_VERSION")
+    require, replace = gomod("kube-router")
+    assert require["github.com/cloudnativelabs/kube-router/v2"] == version
+    assert not replace
+    makefile = (REPO / "Makefile").read_text()
+    assert "scripts/cluster-tools kube-router $(KUBE_ROUTER_VERSION)" in makefile
+    assert "$(BIN)/kube-router" in makefile.split("\ncluster-tools:")[1].split("\n\n")[0]

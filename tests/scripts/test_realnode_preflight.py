@@ -50,7 +50,7 @@ def test_a_missing_package_is_installed_and_its_program_used(tmp_path, monkeypat
         realnode.preflight(layout(tmp_path))
     # the package was installed (by the stand-in) and found: preflight went on to the binaries
     assert installed(record) == [{"containernetworking-plugins"}]
-    assert "kubelet kube-proxy coredns nodeimage missing in" in str(e.value)
+    assert "kubelet kube-proxy coredns nodeimage kube-router missing in" in str(e.value)
     assert "make cluster-tools" in str(e.value)
 
 
@@ -75,3 +75,18 @@ def test_present_packages_call_no_apt_get(tmp_path, monkeypatch):
     with pytest.raises(realnode.NodeError, match="missing in"):
         realnode.preflight(layout(tmp_path))
     assert not record.exists()
+
+
+def test_ipset_for_the_policy_controller_is_installed_when_missing(tmp_path, monkeypatch):
+    """kube-router (the node's NetworkPolicy controller) needs Debian's ipset: one of the node's
+    packages; missing, the preflight installs it and goes on with the program apt-get brought."""
+    assert realnode.PACKAGES["ipset"] == "ipset"
+    program = tmp_path / "sbin" / "ipset"  # stands for the absent command
+    bindir, record = stand_in_apt(tmp_path, creates=program)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    monkeypatch.setattr(realnode, "PACKAGES", {"sh": "dash", str(program): "ipset"})
+    with pytest.raises(realnode.NodeError) as e:
+        realnode.preflight(layout(tmp_path))
+    assert installed(record) == [{"ipset"}]
+    assert os.access(program, os.X_OK)
+    assert "kube-router missing in" in str(e.value)  # past the packages: the binaries

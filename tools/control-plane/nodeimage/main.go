@@ -5,6 +5,8 @@
 //	nodeimage get URL [SECONDS]     HTTP GET, body on stdout; retries until SECONDS (default 20) pass; exit 1 on failure
 //	nodeimage lookup NAME           resolve NAME with the pod's resolv.conf, the addresses on stdout; exit 1 on failure
 //	nodeimage fail CODE MESSAGE     MESSAGE on stderr, exit CODE
+//	nodeimage cat FILE              FILE's content on stdout; exit 1 on failure
+//	nodeimage write FILE TEXT       create FILE holding TEXT; exit 1 on failure (a read-only mount)
 package main
 
 import (
@@ -21,7 +23,7 @@ import (
 )
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: nodeimage pause | serve ADDR TEXT | get URL [SECONDS] | lookup NAME | fail CODE MESSAGE")
+	fmt.Fprintln(os.Stderr, "usage: nodeimage pause | serve ADDR TEXT | get URL [SECONDS] | lookup NAME | fail CODE MESSAGE | cat FILE | write FILE TEXT")
 	os.Exit(2)
 }
 
@@ -131,6 +133,24 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, args[1])
 		os.Exit(code)
+	case "cat":
+		if len(args) != 1 {
+			usage()
+		}
+		data, err := os.ReadFile(args[0])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Stdout.Write(data)
+	case "write":
+		if len(args) != 2 {
+			usage()
+		}
+		if err := os.WriteFile(args[0], []byte(args[1]), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	default:
 		usage()
 	}
