@@ -319,8 +319,8 @@ cluster-down: ## Stop every process of the local control plane (keeps .cluster/l
 	@CLUSTER_DIR=$(CLUSTER_DIR) scripts/cluster-down
 
 .PHONY: test-cluster
-test-cluster: tools venv system-packages ## Control-plane tier: tests/cluster in one process against one local control plane (part of `make test`)
-	@$(VENV)/bin/pytest -p no:xdist tests/cluster $(PYTEST_ARGS)
+test-cluster: tools venv system-packages ## Control-plane tier: tests/cluster in one process against one local control plane (part of `make test`); DAGS=<folder> runs your DAG folder's DAGs there
+	@MLOPS_DAG_FOLDER="$(DAGS)" $(VENV)/bin/pytest -p no:xdist tests/cluster $(PYTEST_ARGS)
 
 .PHONY: clean
 clean: ## Remove ./bin, the virtualenvs, helm's local cache and the test render cache

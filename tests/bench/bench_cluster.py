@@ -22,9 +22,10 @@ Admission: the GPU pool's rule (a task takes its GPUs as slots; slots = the clus
 applied by this process with a slot counter; Airflow's scheduler is not in the loop (the
 pipeline tests run Airflow itself, task by task), so "Airflow task throughput" here is the
 rate at which admitted tasks complete (create pod -> Succeeded -> delete), not the scheduler's.
-Pods are created one at a time by this process, so the placement rate it prints is bounded by
-that creator and the admission, not by the scheduler; the scheduler's own figure is the latency
-from a pod's creation to its binding.
+The admitted pods are created by --creators threads at once (8 by default; with one, measured
+here, the creator and not the scheduler bounded the utilisation), so the placement rate it
+prints is still bounded by those creators and the admission; the scheduler's own figure is the
+latency from a pod's creation to its binding.
 
 Method: every time comes from the pod watch's own events. GPU utilisation is time-weighted:
 the GPU-seconds of running pods integrated over the window in which work was queued, divided by
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import concurrent.futures
 import json
 import os
 import random
@@ -145,12 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pods", type=int, default=500, help="GPU task pods in the queue")
     ap.add_argument("--run-seconds", type=float, default=20, help="how long each pod 'runs' (kwok)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--creators", type=int, default=8, help="threads creating the admitted pods concurrently")
     ap.add_argument("--scheduler", choices=("gpu-packing", "default"), default="gpu-packing",
                     help="the tier's GPU bin-packing (default) or the kube-scheduler's own defaults")
     args = ap.parse_args(argv)
     os.environ["CLUSTER_SCHEDULER"] = args.scheduler
-    if args.nodes < 1 or args.pods < 1:
-        ap.error("--nodes and --pods must be positive")
+    if args.nodes < 1 or args.pods < 1 or args.creators < 1:
+        ap.error("--nodes, --pods and --creators must be positive")
 
     from kubernetes import watch
     from kubernetes.client.exceptions import ApiException
@@ -219,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         watch_thread.start()
         time.sleep(0.5)
 
+        creators = concurrent.futures.ThreadPoolExecutor(max_workers=args.creators)
         samples: list[float] = []
         delete_errors: list[str] = []
         t0 = time.monotonic()
@@ -241,13 +245,16 @@ def main(argv: list[str] | None = None) -> int:
                         delete_errors.append(f"{n}: {exc.status} {exc.reason}")
             if queue:
                 samples.append(running_gpus / total_gpus)
-            # admit by the pool rule: a task takes its GPUs as slots, FIFO (head of line waits)
+            # admit by the pool rule: a task takes its GPUs as slots, FIFO (head of line waits);
+            # the admitted pods are created concurrently (--creators), as Airflow's workers would
+            admitted = []
             while queue and PROFILES[queue[0][0]] <= slots["free"]:
                 profile, body = queue.popleft()
                 slots["free"] -= PROFILES[profile]
                 with lock:
                     state[body["metadata"]["name"]] = {"gpus": PROFILES[profile], "start": time.monotonic()}
-                cluster.core.create_namespaced_pod(ns, body)
+                admitted.append(body)
+            list(creators.map(lambda b: cluster.core.create_namespaced_pod(ns, b), admitted))
             if not queue and queue_empty_at is None:
                 queue_empty_at = time.monotonic()
             with lock:
@@ -256,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
             time.sleep(0.2)
         done.set()
+        creators.shutdown()
         wall = time.monotonic() - t0
         window_end = queue_empty_at or time.monotonic()
 
@@ -275,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n=== bench-cluster (scheduler: {args.scheduler}) ===")
         print(f"pods: {len(recs)} created, {ok} Succeeded, {len(recs) - ok} other; wall {wall:.1f}s "
               f"(ideal packing {ideal:.1f}s = GPU-seconds / GPUs)")
-        print(f"placement rate (bounded by this single creator and the pool's admission, not the scheduler): "
+        print(f"placement rate ({args.creators} creator threads and the pool's admission bound it, not the scheduler): "
               f"{len(bound) / max(1e-9, bound[-1] - bound[0]):.1f} pods bound/s overall; "
               f"{len(burst) / 10:.1f} pods/s in the first 10 s")
         print(f"scheduler latency (pod created -> bound): p50 {percentile(to_bound, 50):.2f}s, "

@@ -33,7 +33,9 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from tests.cluster import platform_release as pf
-from tests.support.paths import DAGS_DIR, VALUES_DIR
+from tests.support import pipeline_checks as checks
+from tests.support import platform_env
+from tests.support.paths import VALUES_DIR
 
 GPU = "nvidia.com/gpu"
 GPU_NODES = {"kwok-gpu-0", "kwok-gpu-1"}
@@ -274,8 +276,9 @@ class PodRecorder:
 
 def airflow_dag_folder() -> Path:
     """A migrated metadata DB (sqlite in the session's AIRFLOW_HOME, tests/conftest.py) and the
-    platform's DAG folder (dags/ with mlops_platform and .airflowignore) copied to Airflow's
-    dags_folder, so the `dags-folder` bundle dag.test() syncs holds them."""
+    DAG folder under test (dags/ with mlops_platform and .airflowignore, or MLOPS_DAG_FOLDER:
+    `make test-cluster DAGS=<folder>`) copied to Airflow's dags_folder, so the `dags-folder`
+    bundle dag.test() syncs holds them."""
     from airflow.configuration import conf
     from airflow.utils.db import initdb
 
@@ -283,7 +286,7 @@ def airflow_dag_folder() -> Path:
     folder = Path(conf.get("core", "dags_folder"))
     if folder.exists():
         shutil.rmtree(folder)
-    shutil.copytree(DAGS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__", "*.md"))
+    shutil.copytree(platform_env.dag_folder(), folder, ignore=shutil.ignore_patterns("__pycache__", "*.md"))
     return folder
 
 
@@ -358,3 +361,58 @@ def task_states(dr: Any, attribute: str = "state") -> dict[str, Any]:
         tis = dr.get_task_instances(session=session)
         value = (lambda ti: str(ti.state)) if attribute == "state" else (lambda ti: getattr(ti, attribute))
         return {(ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): value(ti) for ti in tis}
+
+
+# --- running a DAG and checking its pods (the cluster tier's pipeline modules) -------------------
+
+SERIALIZE = client.ApiClient().sanitize_for_serialization
+
+
+def run(bag, dag_id: str, conf: dict[str, Any], tweak=None, **kw) -> Any:
+    dag = for_kwok(bag.dags[dag_id])
+    if tweak:
+        tweak(dag)
+    started = time.monotonic()
+    dr = dag.test(run_conf=conf, **kw)
+    dr.took = time.monotonic() - started
+    return dr
+
+
+def pods_of(rec: PodRecorder, dag_id: str, dr: Any, observed: list[str], title: str) -> list[PodRecord]:
+    rec.wait_settled()
+    time.sleep(1)  # the last deletion event
+    got = rec.of_run(dag_id, dr.run_id)
+    observed.append(f"  {title}: run {dr.state} in {dr.took:.0f}s")
+    observed.extend(f"    {r.describe()}" for r in got)
+    return got
+
+
+def as_dict(r: PodRecord) -> dict[str, Any]:
+    return {"metadata": {"name": r.name, "labels": r.labels, "annotations": r.annotations},
+            "spec": SERIALIZE(r.spec), "status": {"phase": r.phase}}
+
+
+def profile_gpus(platform, profile: str) -> int:
+    return int(platform.platform["profiles"][profile]["gpus"])
+
+
+def check_pod(platform, r: PodRecord, dag_id: str, profile: str, workspace: str | None = None) -> None:
+    pod = as_dict(r)
+    checks.assert_identified(pod, dag_id, r.labels["task_id"])
+    checks.assert_placed(pod, profile_gpus(platform, profile), GPU_NODES)
+    checks.assert_platform_mounts(pod, platform.platform, workspace)
+    assert r.labels.get("mlops.airflow.apache.org/profile") == profile, (r.name, r.labels)
+    # from the profile's template: name prefix, security context, placement
+    template = (platform.templates_dir / f"{profile}.yaml").read_text()
+    assert f"name: mlops-task-{profile}" in template and r.name.startswith(f"mlops-task-{profile}-"), r.name
+    assert r.spec.security_context.run_as_non_root is True, r.name
+
+
+def states(dr) -> dict[str, str]:
+    return {k: v.rsplit(".", 1)[-1].lower() for k, v in task_states(dr).items()}
+
+
+def workspace_of(dag_id: str, dr) -> str:
+    from mlops_platform.common import path_segment
+
+    return f"{dag_id}/{path_segment(dr.run_id)}"

@@ -27,19 +27,17 @@ pods in `pipelines-jobs`, model servers in `pipelines-serving`, the GPU pool siz
 
 from __future__ import annotations
 
-import json
-import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes.client import ApiClient
 
 from tests.cluster import pipelines as pl
+from tests.cluster.pipelines import as_dict, check_pod, pods_of, profile_gpus, run, states, workspace_of
 from tests.support import pipeline_checks as checks
 
 NS, TASKS_NS = "pipelines", "pipelines-jobs"
-SERIALIZE = ApiClient().sanitize_for_serialization
 
 
 @pytest.fixture(scope="module")
@@ -48,34 +46,6 @@ def platform(cluster, tmp_path_factory, cluster_report):
     cluster_report.append(f"pipelines: production example installed in {p.install_seconds:.1f}s; task pods launched "
                           f"with a TokenRequest token of {p.service_account[0]}/{p.service_account[1]}")
     return p
-
-
-@pytest.fixture(scope="module")
-def airflow(platform):
-    """Airflow's env for the module (platform files, the launcher kubeconfig as connection
-    kubernetes_default and KUBECONFIG for ml_serving's client), the migrated DB, the GPU pool,
-    the DAGs parsed from the copied folder."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLOPS_PLATFORM_DIR", str(platform.directory))
-    mp.setenv("MLOPS_POD_TEMPLATES_DIR", str(platform.templates_dir))
-    mp.setenv("KUBECONFIG", str(platform.kubeconfig))
-    # the kubernetes client read KUBECONFIG at import (before this fixture): ml_serving's
-    # load_kube_config() fallback (in a pod: load_incluster_config) must find the launcher's
-    import kubernetes.config.kube_config as kube_config
-
-    mp.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(platform.kubeconfig))
-    mp.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps(
-        {"conn_type": "kubernetes", "extra": {"kube_config_path": str(platform.kubeconfig), "in_cluster": False}}))
-    folder = pl.airflow_dag_folder()
-    if str(folder) not in sys.path:
-        mp.syspath_prepend(str(folder))
-    pl.ensure_pool(*platform.gpu_pool)
-    from airflow.models.dagbag import DagBag
-
-    bag = DagBag(str(folder), include_examples=False, safe_mode=False)
-    assert bag.import_errors == {}, bag.import_errors
-    yield bag
-    mp.undo()
 
 
 @pytest.fixture(scope="module")
@@ -92,68 +62,9 @@ def mlflow(monkeypatch, airflow):
     return standin
 
 
-@pytest.fixture(scope="module")
-def observed(cluster_report):
-    """Lines for the terminal summary: each pipeline's pods (node, GPUs, phases)."""
-    lines: list[str] = []
-    yield lines
-    if lines:
-        cluster_report.append("pipelines on the control plane (pods: task[map] try -> node, GPUs, phases):")
-        cluster_report.extend(lines)
-
-
-def run(bag, dag_id: str, conf: dict[str, Any], tweak=None, **kw) -> Any:
-    dag = pl.for_kwok(bag.dags[dag_id])
-    if tweak:
-        tweak(dag)
-    started = time.monotonic()
-    dr = dag.test(run_conf=conf, **kw)
-    dr.took = time.monotonic() - started
-    return dr
-
-
-def pods_of(rec: pl.PodRecorder, dag_id: str, dr: Any, observed: list[str], title: str) -> list[pl.PodRecord]:
-    rec.wait_settled()
-    time.sleep(1)  # the last deletion event
-    got = rec.of_run(dag_id, dr.run_id)
-    observed.append(f"  {title}: run {dr.state} in {dr.took:.0f}s")
-    observed.extend(f"    {r.describe()}" for r in got)
-    return got
-
-
-def as_dict(r: pl.PodRecord) -> dict[str, Any]:
-    return {"metadata": {"name": r.name, "labels": r.labels, "annotations": r.annotations},
-            "spec": SERIALIZE(r.spec), "status": {"phase": r.phase}}
-
-
-def profile_gpus(platform, profile: str) -> int:
-    return int(platform.platform["profiles"][profile]["gpus"])
-
-
-def check_pod(platform, r: pl.PodRecord, dag_id: str, profile: str, workspace: str | None = None) -> None:
-    pod = as_dict(r)
-    checks.assert_identified(pod, dag_id, r.labels["task_id"])
-    checks.assert_placed(pod, profile_gpus(platform, profile), pl.GPU_NODES)
-    checks.assert_platform_mounts(pod, platform.platform, workspace)
-    assert r.labels.get("mlops.airflow.apache.org/profile") == profile, (r.name, r.labels)
-    # from the profile's template: name prefix, security context, placement
-    template = (platform.templates_dir / f"{profile}.yaml").read_text()
-    assert f"name: mlops-task-{profile}" in template and r.name.startswith(f"mlops-task-{profile}-"), r.name
-    assert r.spec.security_context.run_as_non_root is True, r.name
-
-
-def states(dr) -> dict[str, str]:
-    return {k: v.rsplit(".", 1)[-1].lower() for k, v in pl.task_states(dr).items()}
-
-
-def workspace_of(dag_id: str, dr) -> str:
-    from mlops_platform.common import path_segment
-
-    return f"{dag_id}/{path_segment(dr.run_id)}"
-
-
 # --- ml_training -----------------------------------------------------------------------------------
 
+@pytest.mark.pipeline("ml_training")
 def test_ml_training_runs_each_step_as_a_pod_and_train_on_the_chosen_gpu_profile(platform, airflow, pods, observed):
     dr = run(airflow, "ml_training", {"profile": "gpu-4"})
     st = states(dr)
@@ -169,6 +80,7 @@ def test_ml_training_runs_each_step_as_a_pod_and_train_on_the_chosen_gpu_profile
         assert r.deleted, f"{r.name}: on_finish_action delete_succeeded_pod did not delete it"
 
 
+@pytest.mark.pipeline("ml_training")
 def test_ml_training_a_train_pod_that_keeps_failing_fails_the_run_after_its_retries_and_cleanup_still_runs(
         platform, airflow, pods, observed):
     def fail_train(dag):
@@ -193,6 +105,7 @@ def test_ml_training_a_train_pod_that_keeps_failing_fails_the_run_after_its_retr
 
 # --- run_job ---------------------------------------------------------------------------------------
 
+@pytest.mark.pipeline("run_job")
 def test_run_job_on_gpu_8_fails_once_and_succeeds_on_retry(platform, airflow, pods, observed):
     def fail_first_try(dag):
         dag.task_dict["job_gpu_8"].annotations = {pl.FAIL_ANNOTATION: "{{ 'true' if ti.try_number == 1 else 'false' }}"}
@@ -223,6 +136,7 @@ def test_run_job_on_gpu_8_fails_once_and_succeeds_on_retry(platform, airflow, po
 
 # --- gpu_sweep -------------------------------------------------------------------------------------
 
+@pytest.mark.pipeline("gpu_sweep")
 def test_gpu_sweep_variant_tasks_each_hold_exactly_their_gpus(platform, airflow, pods, observed, mlflow):
     """Each variant's train task is a pod with exactly its profile's GPUs and pool slots. Under
     dag.test() the tasks run one after another: whether variants train at the same time is the
@@ -267,6 +181,7 @@ def test_gpu_sweep_variant_tasks_each_hold_exactly_their_gpus(platform, airflow,
 
 # --- ml_inference ----------------------------------------------------------------------------------
 
+@pytest.mark.pipeline("ml_inference")
 def test_ml_inference_batch_predict_pod_loads_the_version_the_alias_resolves_to(platform, airflow, pods, observed,
                                                                                mlflow):
     """The alias is resolved through the MLflow REST API (a stand-in answering version 3) and the
@@ -286,6 +201,7 @@ def test_ml_inference_batch_predict_pod_loads_the_version_the_alias_resolves_to(
 
 # --- nfs_dataset_example ---------------------------------------------------------------------------
 
+@pytest.mark.pipeline("nfs_dataset_example")
 def test_nfs_dataset_example_pod_mounts_the_datasets_claim_read_only(platform, airflow, pods, observed):
     """The pod spec (kwok runs no container: nothing is read here)."""
     dr = run(airflow, "nfs_dataset_example", {"path": "iris"})
@@ -314,6 +230,7 @@ def serving_objects(cluster, platform, name: str) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.pipeline("ml_serving")
 def test_ml_serving_rolls_out_through_the_serving_role_and_waits_until_ready(cluster, platform, airflow, observed):
     """deploy and wait_ready run with the scheduler account's token (the chart's serving Role); kwok
     makes the model-server pods Running and Ready. The smoke request needs a running model server
@@ -337,6 +254,7 @@ def test_ml_serving_rolls_out_through_the_serving_role_and_waits_until_ready(clu
     assert len(served) == 2 and all(p.spec.node_name in pl.CPU_NODES for p in served)
 
 
+@pytest.mark.pipeline("ml_serving")
 def test_ml_serving_a_failed_smoke_test_rolls_back_what_the_run_created(cluster, platform, airflow, observed):
     """Without a model server the smoke request fails (no DNS for the Service here): rollback
     deletes the Deployment/Service/Ingress this run created and fails the run."""
@@ -351,6 +269,7 @@ def test_ml_serving_a_failed_smoke_test_rolls_back_what_the_run_created(cluster,
 
 # --- GPU headroom: the pool admits, the cluster has no free GPU, the task waits -------------------
 
+@pytest.mark.pipeline("run_job")
 def test_a_gpu_task_waits_pending_while_the_cluster_has_no_free_gpu_then_runs(cluster, platform, airflow, pods,
                                                                               observed):
     """The pool design plus the pod's Pending wait (dags/README.md, "GPU headroom"): the GPU pool has
@@ -411,3 +330,83 @@ def test_a_gpu_task_waits_pending_while_the_cluster_has_no_free_gpu_then_runs(cl
     assert r.name == seen["pod"] and r.phase == "Succeeded", r.describe()
     observed.append(f"    job_gpu_8 waited Pending, task running (Unschedulable: {seen['message'][:60]}...), "
                     "then ran; no retry")
+
+
+# --- every other DAG of the folder ---------------------------------------------------------------
+# A DAG that no test above (marker `pipeline`, here and in test_yaml_pipelines.py) runs is run
+# here with its default Params and checked as every task pod is: a new DAG file is run on this
+# tier without touching a test (`make test-cluster DAGS=<your copy of dags/>` for your folder).
+
+# DAGs that cannot run on this tier, and why: the one place that says so.
+NOT_ON_THIS_TIER = {
+    "gpu_sweep_basecommand": "submits its job to NVIDIA Base Command Platform (NGC's cloud API), which cannot exist "
+    "here; tests/dags/test_basecommand_dag.py runs it against a stand-in of that API",
+}
+
+
+def run_discovered(bag, covered: set[str], platform, pods, observed) -> dict[str, list[str]]:
+    """Run every DAG of ``bag`` not in ``covered`` or NOT_ON_THIS_TIER with its default Params;
+    DAG id -> what went wrong (empty list: the run succeeded and every pod is the platform's)."""
+    results: dict[str, list[str]] = {}
+    for dag_id in sorted(set(bag.dags) - covered - set(NOT_ON_THIS_TIER)):
+        problems: list[str] = []
+        dr = run(bag, dag_id, {})
+        if dr.state != "success":
+            problems.append(f"run {dr.state}: {states(dr)}")
+        for r in pods_of(pods, dag_id, dr, observed, f"{dag_id} (discovered; default Params)"):
+            profile = r.labels.get("mlops.airflow.apache.org/profile", "?")
+            try:
+                check_pod(platform, r, dag_id, profile)
+                assert r.phase == "Succeeded" and r.deleted, r.describe()
+            except (AssertionError, KeyError) as exc:
+                problems.append(f"{r.describe()}: {exc}")
+        results[dag_id] = problems
+    return results
+
+
+def covered_dag_ids(session: pytest.Session) -> set[str]:
+    return {mark.args[0] for item in session.items for mark in item.iter_markers("pipeline")}
+
+
+def test_every_other_dag_of_the_folder_runs_with_its_default_params(request, platform, airflow, pods, observed,
+                                                                     mlflow, cluster_report):
+    covered = covered_dag_ids(request.session)
+    results = run_discovered(airflow, covered, platform, pods, observed)
+    cluster_report.append(
+        f"DAG folder: {len(airflow.dags)} DAGs; run by their own tests: {sorted(covered & set(airflow.dags))}; "
+        f"run here with default Params: {sorted(results)}; not on this tier: {sorted(NOT_ON_THIS_TIER)}")
+    failed = {dag_id: p for dag_id, p in results.items() if p}
+    assert not failed, failed
+
+
+NEW_DAG = '''"""discovered_example: a DAG file no test knows, dropped into the DAG folder."""
+import pendulum
+from airflow.sdk import DAG
+from mlops_platform.config import load_platform
+from mlops_platform.pods import pod_task
+
+cfg = load_platform()
+with DAG(dag_id="discovered_example", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+         tags=["example"], params={}):
+    first = pod_task("first", ["python", "-c", "print(1)"], profile=cfg.default_profile, cfg=cfg)
+    second = pod_task("second", ["python", "-c", "print(2)"], profile=cfg.default_profile, cfg=cfg)
+    first >> second
+'''
+
+
+def test_a_new_dag_file_in_the_folder_is_run_without_touching_a_test(platform, airflow, pods, observed, mlflow):
+    """The acceptance of the discovery: a DAG file added to (a copy of) the DAG folder is found,
+    run with its default Params and its pods checked; every DAG already covered is left alone."""
+    from airflow.models.dagbag import DagBag
+
+    folder = Path(airflow.dag_folder)
+    new = folder / "discovered_example.py"
+    new.write_text(NEW_DAG)
+    try:
+        bag = DagBag(str(folder), include_examples=False, safe_mode=False)
+        assert bag.import_errors == {}, bag.import_errors
+        results = run_discovered(bag, set(bag.dags) - {"discovered_example"}, platform, pods, observed)
+    finally:
+        new.unlink()
+    assert list(results) == ["discovered_example"], results
+    assert results["discovered_example"] == [], results

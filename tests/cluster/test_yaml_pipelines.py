@@ -13,14 +13,12 @@ from __future__ import annotations
 import pytest
 
 from tests.cluster import pipelines as pl
-from tests.cluster import test_pipelines as tp
-from tests.cluster.test_pipelines import as_dict, check_pod, pods_of, run, states, workspace_of
+from tests.cluster.pipelines import as_dict, check_pod, pods_of, run, states, workspace_of
 from tests.support import pipeline_checks as checks
 
 NS, TASKS_NS = "yaml-pipelines", "yaml-pipelines-jobs"
-# the same Airflow set-up and terminal-summary lines as test_pipelines.py (fixtures), for this
-# module's platform and pods below
-airflow, observed = tp.airflow, tp.observed
+# `airflow` and `observed` (tests/cluster/conftest.py): the same Airflow set-up and summary lines
+# as test_pipelines.py, for this module's platform and pods below
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +40,7 @@ def test_the_yaml_pipelines_are_in_the_dag_folder(airflow):
     assert airflow.import_errors == {}
 
 
+@pytest.mark.pipeline("nfs_dataset_yaml")
 def test_nfs_dataset_yaml_pod_mounts_the_datasets_claim_read_only(platform, airflow, pods, observed):
     """The pod spec (kwok runs no container: nothing is read here)."""
     dr = run(airflow, "nfs_dataset_yaml", {"path": "iris"})
@@ -53,6 +52,7 @@ def test_nfs_dataset_yaml_pod_mounts_the_datasets_claim_read_only(platform, airf
     assert vol.persistent_volume_claim.read_only is True
 
 
+@pytest.mark.pipeline("train_gpu_yaml")
 def test_train_gpu_yaml_runs_prepare_train_on_one_gpu_evaluate_cleanup(platform, airflow, pods, observed):
     dr = run(airflow, "train_gpu_yaml", {"dataset": "wine", "model_type": "random_forest"})
     st = states(dr)
@@ -71,6 +71,7 @@ def test_train_gpu_yaml_runs_prepare_train_on_one_gpu_evaluate_cleanup(platform,
     assert "wine" in by_task["prepare"].spec.containers[0].args
 
 
+@pytest.mark.pipeline("train_gpu_yaml")
 def test_train_gpu_yaml_a_failing_train_fails_the_run_and_cleanup_still_runs(platform, airflow, pods, observed):
     def fail_train(dag):
         dag.task_dict["train"].annotations = {pl.FAIL_ANNOTATION: "true"}
