@@ -27,13 +27,12 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from tests.cluster import platform_release as pf
+from tests.support.guide import guide_steps
 from tests.support.paths import REPO
 
-GUIDE = REPO / "values" / "README.md"
 STEPS = ("namespaces", "secrets", "external-secrets", "check-secrets", "install")
 NAMESPACES = ("mlops", "mlops-jobs", "mlops-serving")
 CPU_NODES = ("kwok-cpu-0", "kwok-cpu-1")
-STEP_RE = re.compile(r"<!-- guide-step: ([a-z0-9-]+) -->\s*\n```bash\n(.*?)\n```", re.S)
 READ_RE = re.compile(r"read -rsp '[^']*' (\w+)")
 # Answers to the guide's prompts (placeholders: kwok runs nothing that would use them).
 ANSWERS = {
@@ -46,10 +45,6 @@ ANSWERS = {
     "MLFLOW_AUTH_PASSWORD": "guide-test-mlflow-password",
     "SERVING_PASSWORD": "guide-test-serving-password",
 }
-
-
-def guide_steps() -> dict[str, str]:
-    return dict(STEP_RE.findall(GUIDE.read_text()))
 
 
 def test_the_guide_marks_its_steps() -> None:

@@ -25,61 +25,16 @@ import pytest
 
 from scripts.cluster import images, realnode
 from tests.support.cluster import free_port_base, run_script, script_env
+from tests.support.probe_pods import finished, pod_log, probe_pod
 
 pytestmark = pytest.mark.skipif(os.environ.get("CLUSTER_REAL_NODE", "1") == "0",
                                 reason="CLUSTER_REAL_NODE=0: kwok nodes only")
-
-TOLERATION = {"key": realnode.REAL_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}
-
-
-def probe_pod(name: str, args: list[str], *, labels: dict[str, str] | None = None, restart: str = "Never",
-              readiness_port: int | None = None) -> dict:
-    """A pod of the probe image on the real node, as restricted as the chart's pods."""
-    container = {
-        "name": "probe",
-        "image": images.PROBE_IMAGE,
-        "imagePullPolicy": "Never",
-        "args": args,
-        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                            "capabilities": {"drop": ["ALL"]}},
-        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
-    }
-    if readiness_port:
-        container["ports"] = [{"containerPort": readiness_port}]
-        container["readinessProbe"] = {"httpGet": {"path": "/", "port": readiness_port}, "periodSeconds": 1}
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": labels or {}},
-        "spec": {
-            "restartPolicy": restart,
-            "nodeSelector": {realnode.REAL_LABEL: "true"},
-            "tolerations": [TOLERATION],
-            "automountServiceAccountToken": False,
-            "terminationGracePeriodSeconds": 2,
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
-                                "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [container],
-        },
-    }
-
 
 @pytest.fixture(scope="module")
 def real_ns(cluster):
     # restricted: Pod Security admission checks the pods as it checks the chart's
     return cluster.namespace(f"real-node-{uuid.uuid4().hex[:6]}",
                              labels={"pod-security.kubernetes.io/enforce": "restricted"})
-
-
-def pod_log(cluster, ns: str, name: str) -> str:
-    """The container's log, read through the API server (which asks the kubelet)."""
-    resp = cluster.core.read_namespaced_pod_log(name, ns, _preload_content=False)
-    return resp.data.decode()
-
-
-def finished(cluster, ns: str, name: str):
-    pod = cluster.core.read_namespaced_pod(name, ns)
-    return pod if pod.status.phase in ("Succeeded", "Failed") else None
 
 
 def test_real_node_is_ready_tainted_and_says_what_it_is(cluster, cluster_report):

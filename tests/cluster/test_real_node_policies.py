@@ -30,9 +30,9 @@ from pathlib import Path
 import pytest
 
 from scripts.cluster import realnode
-from tests.chart import test_network_policies as model
-from tests.cluster.test_real_node import probe_pod
+from tests.support import network_policy_model as model
 from tests.support.helm import find, render_chart
+from tests.support.probe_pods import probe_pod
 
 pytestmark = pytest.mark.skipif(__import__("os").environ.get("CLUSTER_REAL_NODE", "1") == "0",
                                 reason="CLUSTER_REAL_NODE=0: kwok nodes only")

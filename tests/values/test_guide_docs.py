@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cluster.test_guide import guide_steps
 from tests.support import paths
+from tests.support.guide import guide_steps
 from tests.support.helm import HelmError, helm_template, parse_documents, render_chart
 from tests.support.overlays import with_overlays
 
