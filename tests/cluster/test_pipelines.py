@@ -379,19 +379,6 @@ def test_every_other_dag_of_the_folder_runs_with_its_default_params(request, pla
     assert not failed, failed
 
 
-NEW_DAG = '''"""discovered_example: a DAG file no test knows, dropped into the DAG folder."""
-import pendulum
-from airflow.sdk import DAG
-from mlops_platform.config import load_platform
-from mlops_platform.pods import pod_task
-
-cfg = load_platform()
-with DAG(dag_id="discovered_example", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-         tags=["example"], params={}):
-    first = pod_task("first", ["python", "-c", "print(1)"], profile=cfg.default_profile, cfg=cfg)
-    second = pod_task("second", ["python", "-c", "print(2)"], profile=cfg.default_profile, cfg=cfg)
-    first >> second
-'''
 
 
 def test_a_new_dag_file_in_the_folder_is_run_without_touching_a_test(platform, airflow, pods, observed, mlflow):
@@ -400,8 +387,11 @@ def test_a_new_dag_file_in_the_folder_is_run_without_touching_a_test(platform, a
     from airflow.models.dagbag import DagBag
 
     folder = Path(airflow.dag_folder)
+    # a new DAG file as an author writes one: a shipped DAG's file under another DAG id
+    source = (folder / "nfs_dataset_example.py").read_text()
+    assert source.count('dag_id="nfs_dataset_example"') == 1, "the template DAG file changed: pick another"
     new = folder / "discovered_example.py"
-    new.write_text(NEW_DAG)
+    new.write_text(source.replace('dag_id="nfs_dataset_example"', 'dag_id="discovered_example"'))
     try:
         bag = DagBag(str(folder), include_examples=False, safe_mode=False)
         assert bag.import_errors == {}, bag.import_errors
