@@ -191,3 +191,15 @@ def test_names_fit_with_the_longest_release_name() -> None:
     assert len(names) == 8 and all(len(n) <= 63 and not n.endswith("-") for n in names), names
     assert len(set((o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in ours(objects))) == 8
     assert len(scheduler_config(objects)["profiles"][0]["schedulerName"]) <= 63
+
+
+def test_the_pod_operator_keeps_the_templates_scheduler_name(tmp_path) -> None:
+    """DAGs change nothing: the KubernetesPodOperator builds its pod on the rendered template and
+    keeps its schedulerName (the operator's own `schedulername` is unset)."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    template = tmp_path / "gpu-1.yaml"
+    template.write_text(yaml.safe_dump(pod_templates(render_chart(values=ON, release="mlops"))["gpu-1"]))
+    op = KubernetesPodOperator(task_id="train", pod_template_file=str(template), image="trainer:0.1.0",
+                               cmds=["true"], namespace="mlops")
+    assert op.build_pod_request_obj(context=None, dry_run=True).spec.scheduler_name == "mlops-gpu-packing"

@@ -249,7 +249,11 @@ def test_the_charts_scheduler_packs_gpu_pods_with_the_charts_rbac(cluster, packi
 
             return client.CoordinationV1Api(cluster.api).read_namespaced_lease(SCHEDULER, NS).spec.holder_identity
 
-        holder = cluster.wait_for("the chart's scheduler holds its Lease", lease_holder, timeout=60)
+        try:
+            holder = cluster.wait_for("the chart's scheduler holds its Lease", lease_holder, timeout=60)
+        except AssertionError as exc:  # a permission missing from the chart: say which
+            refused = [line for line in sched.text().splitlines() if "forbidden" in line.lower()]
+            raise AssertionError(f"{exc}\nrefused by RBAC:\n" + "\n".join(refused[:10])) from None
         ready_s = time.monotonic() - started
         t0 = time.monotonic()
         packed = place(cluster, SCHEDULER, "packed")
