@@ -45,9 +45,13 @@ GPU = "nvidia.com/gpu"
 COMPONENT = "gpu-scheduler"
 
 
-def chart_objects() -> list[dict]:
+def chart_objects(cluster) -> list[dict]:
+    """The chart's scheduler objects, rendered for the tier's API server version (as helm install does)."""
+    from kubernetes import client
+
+    version = client.VersionApi(cluster.api).get_code().git_version
     objects = render_chart(values={"gpuScheduler": {"enabled": True}}, release=RELEASE, namespace=NS,
-                           kube_version="1.35", validate_versions=["1.35"])
+                           kube_version=version, validate_versions=["1.35"])
     return [o for o in objects if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == COMPONENT]
 
 
@@ -170,7 +174,7 @@ def packing(cluster, tmp_path_factory):
     from kubernetes.client.exceptions import ApiException
 
     cluster.namespace(NS)
-    objects = chart_objects()
+    objects = chart_objects(cluster)
     created = []
     for obj in objects:
         if obj["kind"] == "Deployment":
@@ -237,6 +241,9 @@ def test_the_charts_scheduler_packs_gpu_pods_with_the_charts_rbac(cluster, packi
     config = yaml.safe_load(one(objects, "ConfigMap")["data"]["config.yaml"])
     (container,) = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
     assert config["profiles"][0]["schedulerName"] == SCHEDULER
+    # the image the chart would run is the version of the binary that stands in for it
+    binary = subprocess.run([str(BIN / "kube-scheduler"), "--version"], capture_output=True, text=True).stdout.split()[-1]
+    assert container["image"] == f"registry.k8s.io/kube-scheduler:{binary}", (container["image"], binary)
     kc = kubeconfig_with_token(cluster, sa_token(cluster, sa), work / "sa.kubeconfig")
     admin_kc = cluster.kubeconfig
 
@@ -282,8 +289,8 @@ def test_the_charts_scheduler_packs_gpu_pods_with_the_charts_rbac(cluster, packi
     assert "Insufficient nvidia.com/gpu" in waiting, waiting
 
     cluster_report.extend([
-        f"gpu packing (chart's gpuScheduler config + RBAC, real kube-scheduler {container['image'].rsplit(':', 1)[-1]} "
-        f"image tag / ./bin/kube-scheduler as host process; healthy + Lease {holder!r} in {ready_s:.1f}s):",
+        f"gpu packing (the chart's gpuScheduler configuration and RBAC in ./bin/kube-scheduler {binary}, the chart's "
+        f"image tag, as a host process; healthy and Lease held by {holder!r} {ready_s:.1f}s after start):",
         f"  {SCHEDULER}: 1/2/4-GPU pods on {small.pop()}, 8-GPU pod on {packed['packed-gpu-8']} "
         f"(4 pods placed in {packed_s:.1f}s)",
         f"  kube-scheduler defaults: 1/2/4-GPU pods on {sorted(spread_small)}, 8-GPU pod Pending ({waiting})",
