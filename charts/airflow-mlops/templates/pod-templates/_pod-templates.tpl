@@ -1,8 +1,9 @@
 {{/*
 Placement of a pod that runs with a profile: node selector (gpu.nodeSelector for GPU
 profiles, then the profile's), tolerations (gpu.tolerations, then the profile's), affinity,
-runtime and priority class, and the resources with the GPU limit (gpu.resourceName = gpus)
-added. The one definition used by the task pod templates and the model servers.
+runtime and priority class, the scheduler (the GPU-packing scheduler's name for GPU profiles
+when gpuScheduler.enabled, airflow-mlops.gpuScheduler.podSchedulerName), and the resources with
+the GPU limit (gpu.resourceName = gpus) added. The one definition used by the task pod templates and the model servers.
 Usage: include "airflow-mlops.placement" (list $root $profile $resources) | fromJson
 */}}
 {{- define "airflow-mlops.placement" -}}
@@ -29,14 +30,18 @@ Usage: include "airflow-mlops.placement" (list $root $profile $resources) | from
   "affinity" ($p.affinity | default dict)
   "runtimeClassName" ($p.runtimeClassName | default "")
   "priorityClassName" ($p.priorityClassName | default "")
+  "schedulerName" (include "airflow-mlops.gpuScheduler.podSchedulerName" (list $root $gpus))
   "resources" $resources) }}
 {{- end }}
 
 {{/*
-The placement fields of a pod spec (nodeSelector, affinity, tolerations, runtime and priority
-class), from the output of airflow-mlops.placement. Usage: include "airflow-mlops.placementSpec" $placement
+The placement fields of a pod spec (scheduler, nodeSelector, affinity, tolerations, runtime and
+priority class), from the output of airflow-mlops.placement. Usage: include "airflow-mlops.placementSpec" $placement
 */}}
 {{- define "airflow-mlops.placementSpec" -}}
+{{- with .schedulerName }}
+schedulerName: {{ . }}
+{{- end }}
 {{- with .runtimeClassName }}
 runtimeClassName: {{ . }}
 {{- end }}
