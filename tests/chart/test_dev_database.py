@@ -33,3 +33,20 @@ def test_statefulset() -> None:
     assert find(objects, "Secret") == []
     (init,) = [o for o in find(objects, "ConfigMap") if o["metadata"]["name"].endswith("-init")]
     assert 'CREATE DATABASE "mlflow"' in init["data"]["10-databases.sh"]
+
+
+def test_placement() -> None:
+    """nodeSelector, tolerations and affinity reach the database pod (none by default)."""
+    (sts,) = find(render_chart(values=ON), "StatefulSet")
+    spec = sts["spec"]["template"]["spec"]
+    assert not {"nodeSelector", "tolerations", "affinity"} & set(spec)
+    toleration = {"key": "dedicated", "operator": "Equal", "value": "db", "effect": "NoSchedule"}
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}]}}}
+    placed = {"devDatabase": {**ON["devDatabase"], "nodeSelector": {"dedicated": "db"},
+                              "tolerations": [toleration], "affinity": affinity}, "airflow": ON["airflow"]}
+    (sts,) = find(render_chart(values=placed), "StatefulSet")
+    spec = sts["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {"dedicated": "db"}
+    assert spec["tolerations"] == [toleration]
+    assert spec["affinity"] == affinity
