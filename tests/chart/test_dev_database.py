@@ -50,3 +50,15 @@ def test_placement() -> None:
     assert spec["nodeSelector"] == {"dedicated": "db"}
     assert spec["tolerations"] == [toleration]
     assert spec["affinity"] == affinity
+
+
+def test_pull_secret_with_the_registry() -> None:
+    """With the platform registry on, the database pod pulls with its credential too (an image
+    mirrored there, e.g. a Nexus proxy of Docker Hub); without it, no pull secret."""
+    (sts,) = find(render_chart(values=ON), "StatefulSet")
+    assert "imagePullSecrets" not in sts["spec"]["template"]["spec"]
+    values = {**ON, "registry": {"enabled": True, "server": "nexus.example.com", "existingSecret": "pull"},
+              "airflow": {**ON["airflow"], "imagePullSecrets": ["pull"]},
+              "devDatabase": {**ON["devDatabase"], "image": {"repository": "nexus.example.com/dockerhub/postgres"}}}
+    (sts,) = find(render_chart(values=values), "StatefulSet")
+    assert sts["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "pull"}]
