@@ -311,9 +311,13 @@ cluster-up: cluster-tools ## Start (or reuse) the local control plane: etcd, api
 cluster-down: ## Stop every process of the local control plane (keeps .cluster/local/logs)
 	@CLUSTER_DIR=$(CLUSTER_DIR) scripts/cluster-down
 
+# The end-to-end suite (tests/kind) runs here too, with provider realnode: on the same session
+# cluster, the platform installed on the real node from the container tier's images (built when
+# missing, cached otherwise) pushed to the tier's registry. It fails (never skips) when it cannot run.
 .PHONY: test-cluster
-test-cluster: tools venv system-packages ## Control-plane tier: tests/cluster in one process against one local control plane (part of `make test`)
-	@$(VENV)/bin/pytest -p no:xdist tests/cluster $(PYTEST_ARGS)
+test-cluster: tools venv system-packages ## Control-plane tier + the end-to-end suite on its real node: tests/cluster and tests/kind (MLOPS_E2E_PROVIDER=realnode) in one process against one local control plane (part of `make test`)
+	@scripts/docker-engine run sh -c 'scripts/images-build --values values/kind.yaml airflow git-server mlflow trainer >/dev/null && \
+	  PATH="$(BIN):$$PATH" MLOPS_E2E_PROVIDER=realnode $(VENV)/bin/pytest -p no:xdist tests/cluster tests/kind $(PYTEST_ARGS)'
 
 .PHONY: clean
 clean: ## Remove ./bin, the virtualenvs, helm's local cache and the test render cache
