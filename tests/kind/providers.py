@@ -274,4 +274,9 @@ def realnode(cluster: Any) -> Iterator[Provider]:
         provider.figures.append("real node RSS after install (MiB): " + ", ".join(
             f"{k} {v:.0f}" for k, v in sorted(rss.items())) + f"; total {sum(rss.values()):.0f}")
         os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
-        yield provider
+        try:
+            yield provider
+        finally:
+            # the platform's containers stopped by the kubelet while the node lives, not by
+            # cluster-down; the session's later tests find the namespaces as a new cluster has them
+            _clean_slate(cluster)

@@ -176,13 +176,17 @@ class KubectlKube(Kube):
         proc = subprocess.run(args, input=std_input, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             raise AssertionError(f"{' '.join(args)}: {proc.stderr}")
-        return json.loads(proc.stdout) if output_format == "json" else proc.stdout
+        if output_format != "json":
+            return proc.stdout
+        found = json.loads(proc.stdout)
+        # like pytest-helm-charts: a list answer is its items
+        return found["items"] if found.get("kind", "").endswith("List") else found
 
     def pods(
         self, selector: dict[str, str] | None = None, namespace: str = NAMESPACE
     ) -> list[dict[str, Any]]:
         label = ",".join(f"{k}={v}" for k, v in (selector or {}).items())
-        return self.kubectl(f"get pods -l '{label}'" if label else "get pods", namespace=namespace)["items"]
+        return self.kubectl(f"get pods -l '{label}'" if label else "get pods", namespace=namespace)
 
     def node(self, name: str) -> dict[str, Any]:
         return self.kubectl(f"get node {name}")

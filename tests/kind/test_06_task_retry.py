@@ -89,10 +89,12 @@ def test_failing_task_is_retried_and_its_log_reaches_airflow(k8s: support.Kube, 
         resp = airflow.get(
             f"/dags/run_job/dagRuns/{run_id}/taskInstances/{task_id}/logs/{attempt}",
             params={"full_content": "true"},
-            headers={"Accept": "text/plain"},
+            headers={"Accept": "application/json"},
         )
         assert resp.status_code == 200, f"log of try {attempt}: HTTP {resp.status_code} {resp.text[:300]}"
-        logs[attempt] = resp.text
+        # Airflow 3: {"content": [{"event": "<line>", ...} | "<line>", ...], "continuation_token": ...}
+        content = resp.json().get("content") or []
+        logs[attempt] = "\n".join(c.get("event", "") if isinstance(c, dict) else str(c) for c in content)
     assert "first try: failing on purpose with exit code 3" in logs[1], logs[1][-3000:]
     assert "second try: the marker of the first is there" in logs[2], logs[2][-3000:]
     support.log("run_job: try 1 failed for real (exit 3), its log served by the API; try 2 succeeded")
