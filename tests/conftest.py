@@ -22,6 +22,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support import paths  # noqa: E402
+from tests.support.cluster import cluster_fixture  # noqa: E402
+
+# The control-plane tier's session cluster (started only by the tests that ask for it): one for
+# tests/cluster and the end-to-end suite's provider realnode (tests/kind) in the same session.
+cluster = cluster_fixture()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -29,7 +29,11 @@ start_git_server() {
     printf '%s\n' "$HOST_PUB"
     cat "$WORK/authorized_keys"
   ) | git hash-object --stdin)
-  sed "s|@KEYS_CHECKSUM@|$keys_checksum|" "$GIT_SERVER_MANIFEST" | kc apply -f - >/dev/null
+  if [[ "$KIND_PROVIDER" == realnode ]]; then
+    sed "s|@KEYS_CHECKSUM@|$keys_checksum|" "$GIT_SERVER_MANIFEST" | place_git_server | kc apply -f - >/dev/null
+  else
+    sed "s|@KEYS_CHECKSUM@|$keys_checksum|" "$GIT_SERVER_MANIFEST" | kc apply -f - >/dev/null
+  fi
   wait_until 180 "git server rollout" kc rollout status -n "$KIND_NAMESPACE" deployment/git-server --timeout=5s
 }
 

@@ -4,6 +4,9 @@
 # start of the command, so a slow or stuck step is visible at a glance.
 
 KIND_CLUSTER=${MLOPS_KIND_CLUSTER:-mlops}
+# Where the platform goes: kind (a kind cluster made here) or realnode (the control-plane tier's
+# real node, scripts/kind/realnode.sh; the cluster and the images are the caller's).
+KIND_PROVIDER=${MLOPS_KIND_PROVIDER:-kind}
 KIND_NAMESPACE=mlops
 # The model servers' namespace (serving.namespace default of values/kind.yaml: <release
 # namespace>-serving): the ml_serving DAG's Role may change Deployments there, never in mlops.

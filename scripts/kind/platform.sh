@@ -20,6 +20,12 @@ render_platform() {
     "$KIND_RELEASE" "$KIND_CHART" --namespace "$KIND_NAMESPACE" -f "$KIND_VALUES" -f "$WORK/generated-values.yaml"
     --set-file "airflow.dags.gitSync.knownHosts=$KIND_KNOWN_HOSTS"
   )
+  # MLOPS_KIND_EXTRA_VALUES: more values files after those (the real-node provider's registry
+  # and placement overlays)
+  local extra
+  for extra in ${MLOPS_KIND_EXTRA_VALUES:-}; do
+    HELM_ARGS+=(-f "$extra")
+  done
   # Offline rendering assumes Kubernetes v1.20 unless told otherwise (the chart wants >= 1.33).
   local kube_version
   kube_version=$(kc get node "$CONTROL_PLANE" -o jsonpath='{.status.nodeInfo.kubeletVersion}')
@@ -33,9 +39,13 @@ render_platform() {
 # class mlops-shared in the render, and its directory inside the nodes.
 create_shared_volumes() {
   step volumes "shared volumes (host directory $KIND_SHARED_DIR, mounted by both nodes)"
+  if [[ "$KIND_PROVIDER" == realnode ]]; then
+    realnode_volumes "$WORK/rendered.yaml" "$GIT_SERVER_MANIFEST"
+    return 0
+  fi
+  local dir
   "$KIND_VENV_PY" "$KIND_REPO/scripts/kind/shared_volumes.py" "$WORK/rendered.yaml" \
     >"$WORK/shared-volumes.yaml" 2>"$WORK/shared-dirs.txt" || die "shared_volumes.py failed:" "$(cat "$WORK/shared-dirs.txt")"
-  local dir
   while read -r dir; do
     [[ -n "$dir" ]] || continue
     # Created from inside a node (root there) and world-writable: hostPath volumes get no fsGroup,
@@ -52,7 +62,7 @@ create_shared_volumes() {
 install_platform() {
   step install "helm upgrade --install $KIND_RELEASE (values/kind.yaml)"
   recover_pending_release
-  helm upgrade --install "${HELM_ARGS[@]}" --timeout 20m >"$WORK/helm.log" 2>&1 &
+  helm upgrade --install "${HELM_ARGS[@]}" --wait --timeout 20m >"$WORK/helm.log" 2>&1 &
   local helm_pid=$! start=$SECONDS last=0 total waiting
   PIDS_TO_STOP+=("$helm_pid")
   while kill -0 "$helm_pid" 2>/dev/null; do
@@ -69,7 +79,7 @@ install_platform() {
     dump_diagnostics
     die "helm upgrade --install failed (helm output and pod diagnostics above)."
   fi
-  log "$(grep -E '^(STATUS|REVISION):' "$WORK/helm.log" | tr '\n' ' ')"
+  log "helm upgrade --install --wait done in $((SECONDS - start))s: $(grep -E '^(STATUS|REVISION):' "$WORK/helm.log" | tr '\n' ' ')"
   wait_until 900 "every pod in $KIND_NAMESPACE Ready or Completed" namespace_ready "$KIND_NAMESPACE"
 }
 

@@ -33,3 +33,32 @@ def test_statefulset() -> None:
     assert find(objects, "Secret") == []
     (init,) = [o for o in find(objects, "ConfigMap") if o["metadata"]["name"].endswith("-init")]
     assert 'CREATE DATABASE "mlflow"' in init["data"]["10-databases.sh"]
+
+
+def test_placement() -> None:
+    """nodeSelector, tolerations and affinity reach the database pod (none by default)."""
+    (sts,) = find(render_chart(values=ON), "StatefulSet")
+    spec = sts["spec"]["template"]["spec"]
+    assert not {"nodeSelector", "tolerations", "affinity"} & set(spec)
+    toleration = {"key": "dedicated", "operator": "Equal", "value": "db", "effect": "NoSchedule"}
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}]}}}
+    placed = {"devDatabase": {**ON["devDatabase"], "nodeSelector": {"dedicated": "db"},
+                              "tolerations": [toleration], "affinity": affinity}, "airflow": ON["airflow"]}
+    (sts,) = find(render_chart(values=placed), "StatefulSet")
+    spec = sts["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {"dedicated": "db"}
+    assert spec["tolerations"] == [toleration]
+    assert spec["affinity"] == affinity
+
+
+def test_pull_secret_with_the_registry() -> None:
+    """With the platform registry on, the database pod pulls with its credential too (an image
+    mirrored there, e.g. a Nexus proxy of Docker Hub); without it, no pull secret."""
+    (sts,) = find(render_chart(values=ON), "StatefulSet")
+    assert "imagePullSecrets" not in sts["spec"]["template"]["spec"]
+    values = {**ON, "registry": {"enabled": True, "server": "nexus.example.com", "existingSecret": "pull"},
+              "airflow": {**ON["airflow"], "imagePullSecrets": ["pull"]},
+              "devDatabase": {**ON["devDatabase"], "image": {"repository": "nexus.example.com/dockerhub/postgres"}}}
+    (sts,) = find(render_chart(values=values), "StatefulSet")
+    assert sts["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "pull"}]

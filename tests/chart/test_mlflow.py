@@ -132,8 +132,9 @@ def test_dev_database_backend_store() -> None:
         "name": "dev-db",
         "key": "password",
     }
+    # the driver the image ships (psycopg2): SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3
     assert env["MLFLOW_BACKEND_STORE_URI"]["value"] == (
-        "postgresql://airflow:$(MLOPS_DEV_DATABASE_PASSWORD)"
+        "postgresql+psycopg2://airflow:$(MLOPS_DEV_DATABASE_PASSWORD)"
         "@mlops-airflow-mlops-dev-database.mlops.svc.cluster.local:5432/mlflow"
     )
 
@@ -400,7 +401,7 @@ def test_environment_overlays(values_file: str) -> None:
     env = env_of(c)
     assert (
         env["MLFLOW_BACKEND_STORE_URI"].get("valueFrom")
-        or "postgresql://" in env["MLFLOW_BACKEND_STORE_URI"]["value"]
+        or "postgresql+psycopg2://" in env["MLFLOW_BACKEND_STORE_URI"]["value"]
     )
     (ing,) = find(objects, "Ingress")
     assert allowed(env["MLFLOW_SERVER_ALLOWED_HOSTS"]["value"], ing["spec"]["rules"][0]["host"])

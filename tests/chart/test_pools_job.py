@@ -93,3 +93,16 @@ def test_without_hooks_the_name_changes_with_the_content() -> None:
 def test_disabled() -> None:
     objects = render_chart(values={"pools": {"enabled": False}})
     assert find(objects, "Job") == []
+
+
+def test_placement() -> None:
+    """nodeSelector, tolerations and affinity reach the Job's pod (none by default)."""
+    assert not {"nodeSelector", "tolerations", "affinity"} & set(job()["spec"]["template"]["spec"])
+    toleration = {"key": "dedicated", "operator": "Equal", "value": "airflow", "effect": "NoSchedule"}
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["system"]}]}]}}}
+    spec = job({"pools": {"nodeSelector": {"dedicated": "airflow"}, "tolerations": [toleration],
+                          "affinity": affinity}})["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {"dedicated": "airflow"}
+    assert spec["tolerations"] == [toleration]
+    assert spec["affinity"] == affinity

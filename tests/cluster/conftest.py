@@ -14,9 +14,9 @@ import sys
 import pytest
 
 from tests.cluster import pipelines as pl
-from tests.support.cluster import cluster_fixture
 
-cluster = cluster_fixture()
+# The session fixture ``cluster`` (tests/support/cluster.py) is defined in tests/conftest.py:
+# the end-to-end suite on the real node (tests/kind, provider realnode) shares the same one.
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -70,3 +70,12 @@ def test_image_has_dag_factory_and_what_it_needs() -> None:
         brought |= _requirements(dist)
     missing = (_requirements("dag-factory") | _requirements("typer")) - brought
     assert missing == set(), f"dag-factory needs {sorted(missing)}: pin them in images/airflow/requirements.txt"
+
+
+def test_image_has_the_metadata_database_drivers() -> None:
+    """The chart's metadata database is PostgreSQL (devDatabase, or yours): the image pins its
+    drivers at the versions the tests ran, whatever its base brings."""
+    image = _pins((IMAGE_DIR / "requirements.txt").read_text())
+    lock = _pins(LOCK.read_text())
+    for name in ("psycopg2-binary", "asyncpg"):
+        assert name in image and image[name] == lock[name], name

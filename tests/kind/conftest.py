@@ -1,9 +1,14 @@
-"""Fixtures of the kind end-to-end tests (make kind-test).
+"""Fixtures of the end-to-end tests, for either cluster provider (tests/kind/providers.py).
 
-They run in .venv-kind (requirements/kind.lock: pytest-helm-charts, whose `kube_cluster`
-fixture connects to the cluster of KUBECONFIG) against the cluster `make kind-up` made. Without
-a Docker engine (or outside .venv-kind, or before kind-up) every test here is collected and
-skipped with a one-line reason.
+MLOPS_E2E_PROVIDER=kind (default, `make kind-test`): they run in .venv-kind
+(requirements/kind.lock: pytest-helm-charts, whose `kube_cluster` fixture connects to the
+cluster of KUBECONFIG) against the cluster `make kind-up` made. Without a Docker engine (or
+outside .venv-kind, or before kind-up) every test here is collected and skipped with a one-line
+reason.
+
+MLOPS_E2E_PROVIDER=realnode (`make test-cluster`, part of `make test`): the control-plane tier's
+session cluster (the ``cluster`` fixture of tests/conftest.py, shared with tests/cluster) and its
+real node; the provider installs the platform there first. Never skipped: what cannot run fails.
 """
 
 from __future__ import annotations
@@ -20,14 +25,16 @@ from typing import Any
 
 import pytest
 
-from tests.kind import support
+from tests.kind import providers, support
 
 KIND_DIR = Path(__file__).resolve().parent
 
 
 @functools.lru_cache(maxsize=1)
 def skip_reason() -> str | None:
-    """Why the kind tests cannot run here (None: they can)."""
+    """Why the kind tests cannot run here (None: they can; always None for provider realnode)."""
+    if providers.name() == "realnode":
+        return None
     where = "the kind tests run with `make kind-test` on a machine with Docker"
     if not shutil.which("docker"):
         return f"no Docker engine (docker CLI not installed): {where}"
@@ -58,13 +65,36 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session", autouse=True)
 def _kubeconfig_env() -> None:
     """pytest-helm-charts reads KUBECONFIG; default to the one kind-up writes."""
-    os.environ.setdefault("KUBECONFIG", support.kubeconfig())
+    if providers.name() == "kind":
+        os.environ.setdefault("KUBECONFIG", support.kubeconfig())
+
+
+@pytest.fixture(scope="session")
+def provider(request: pytest.FixtureRequest) -> Iterator[providers.Provider]:
+    """Where the suite runs: kind's cluster, or the platform installed on the tier's real node."""
+    if providers.name() == "kind":
+        yield providers.kind()
+        return
+    with providers.realnode(request.getfixturevalue("cluster")) as found:
+        request.config._mlops_e2e_figures = found.figures
+        yield found
 
 
 @pytest.fixture(scope="module")
-def k8s(kube_cluster: Any) -> support.Kube:
-    """The kind cluster through pytest-helm-charts' kube_cluster (pykube client + kubectl)."""
-    return support.Kube(kube_cluster)
+def k8s(request: pytest.FixtureRequest, provider: providers.Provider) -> support.Kube:
+    """The cluster: pytest-helm-charts' kube_cluster (pykube client + kubectl) on kind, kubectl
+    alone on the real node's tier."""
+    if provider.name == "kind":
+        return support.Kube(request.getfixturevalue("kube_cluster"))
+    return support.KubectlKube()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    figures = getattr(config, "_mlops_e2e_figures", None)
+    if figures:
+        terminalreporter.section(f"end-to-end suite, provider {providers.name()}: figures")
+        for line in figures:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="module")

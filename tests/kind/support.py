@@ -152,6 +152,46 @@ class Kube:
         return "\n".join(out)
 
 
+class KubectlKube(Kube):
+    """The same queries through kubectl alone (provider realnode runs in .venv, without
+    pytest-helm-charts/pykube): ``kubectl(cmd, namespace=, output_format="json"|"", std_input=)``
+    as pytest-helm-charts' cluster.kubectl."""
+
+    def __init__(self) -> None:  # noqa: D107 - no pykube client
+        self.cluster = None
+        self.api = None
+
+    def kubectl(self, cmd: str, namespace: str | None = None, output_format: str = "json",
+                std_input: str | None = None, **kwargs: str) -> Any:
+        import json
+        import shlex
+
+        args = ["kubectl", "--kubeconfig", kubeconfig(), *shlex.split(cmd)]
+        if namespace:
+            args += ["-n", namespace]
+        if output_format:
+            args += ["-o", output_format]
+        if std_input is not None:
+            args += ["-f", "-"]
+        proc = subprocess.run(args, input=std_input, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            raise AssertionError(f"{' '.join(args)}: {proc.stderr}")
+        if output_format != "json":
+            return proc.stdout
+        found = json.loads(proc.stdout)
+        # like pytest-helm-charts: a list answer is its items
+        return found["items"] if found.get("kind", "").endswith("List") else found
+
+    def pods(
+        self, selector: dict[str, str] | None = None, namespace: str = NAMESPACE
+    ) -> list[dict[str, Any]]:
+        label = ",".join(f"{k}={v}" for k, v in (selector or {}).items())
+        return self.kubectl(f"get pods -l '{label}'" if label else "get pods", namespace=namespace)
+
+    def node(self, name: str) -> dict[str, Any]:
+        return self.kubectl(f"get node {name}")
+
+
 def _kubectl_text(args: list[str]) -> str:
     proc = subprocess.run(["kubectl", "--kubeconfig", kubeconfig(), *args], capture_output=True, text=True)
     return proc.stdout + proc.stderr

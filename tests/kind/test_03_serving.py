@@ -1,12 +1,14 @@
-"""ml_serving: the champion model answers /invocations through the ingress controller."""
+"""ml_serving: the champion model answers /invocations (kind: through the ingress controller and
+its basic auth; realnode: through the model server's Service, no ingress controller there)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
 
-from tests.kind import support
+from tests.kind import providers, support
 
 MODEL = "iris"
 SAMPLE = {
@@ -17,12 +19,16 @@ SAMPLE = {
 }
 
 
-def test_ml_serving_answers_through_the_ingress(
-    k8s: support.Kube, airflow: support.Airflow, platform: dict[str, Any], serving_auth: tuple[str, str]
+def test_ml_serving_answers(
+    k8s: support.Kube,
+    airflow: support.Airflow,
+    platform: dict[str, Any],
+    serving_auth: tuple[str, str],
+    provider: providers.Provider,
 ) -> None:
     serving = platform["serving"]
     assert serving["enabled"], "values/kind.yaml must enable serving"
-    host = f"{MODEL}.{serving['domain']}"
+    started = time.monotonic()
     airflow.unpause("ml_serving")
     r = airflow.trigger("ml_serving", {"model_name": MODEL})
     assert r.status_code == 200, f"trigger ml_serving: HTTP {r.status_code} {r.text[:500]}"
@@ -34,26 +40,28 @@ def test_ml_serving_answers_through_the_ingress(
         + k8s.diagnostics(serving.get("namespace") or support.NAMESPACE)
     )
 
-    def answered() -> Any:
-        try:
-            resp = requests.post(
-                f"{support.INGRESS_HTTP}/invocations",
-                json=SAMPLE,
-                headers={"Host": host},
-                auth=serving_auth,  # ingress basic auth (serving.auth.enabled)
-                timeout=15,
-            )
-        except requests.RequestException as exc:
-            support.log(f"ingress: {exc}")
-            return None
-        return resp if resp.status_code == 200 else None
+    with provider.model_endpoint(MODEL, serving) as (base, headers, auth_enforced):
 
-    resp = support.wait_for(f"POST /invocations (Host: {host}) via 127.0.0.1:18080", answered, timeout=120)
-    predictions = resp.json()["predictions"]
-    support.log(f"predictions: {predictions}")
-    assert len(predictions) == 2
-    # Without the credential the ingress refuses the model endpoint.
-    anonymous = requests.post(
-        f"{support.INGRESS_HTTP}/invocations", json=SAMPLE, headers={"Host": host}, timeout=15
-    )
-    assert anonymous.status_code == 401, f"no credential: HTTP {anonymous.status_code}"
+        def answered() -> Any:
+            try:
+                resp = requests.post(
+                    f"{base}/invocations",
+                    json=SAMPLE,
+                    headers=headers,
+                    auth=serving_auth,  # ingress basic auth (serving.auth.enabled)
+                    timeout=15,
+                )
+            except requests.RequestException as exc:
+                support.log(f"model endpoint: {exc}")
+                return None
+            return resp if resp.status_code == 200 else None
+
+        resp = support.wait_for(f"POST /invocations {headers} via {base}", answered, timeout=300)
+        predictions = resp.json()["predictions"]
+        support.log(f"predictions: {predictions}")
+        assert len(predictions) == 2
+        provider.figures.append(f"ml_serving trigger -> first prediction: {time.monotonic() - started:.0f}s")
+        if auth_enforced:
+            # Without the credential the ingress refuses the model endpoint.
+            anonymous = requests.post(f"{base}/invocations", json=SAMPLE, headers=headers, timeout=15)
+            assert anonymous.status_code == 401, f"no credential: HTTP {anonymous.status_code}"

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tests.kind import support
+from tests.kind import providers, support
 from tests.support import pipeline_checks as checks
 
 
@@ -21,8 +21,9 @@ def _kept_claims(k8s: support.Kube) -> list[dict[str, Any]]:
     return checks.kept_claims(k8s.kubectl("get pvc", namespace=support.NAMESPACE), support.RELEASE)
 
 
-def _run_pod(k8s: support.Kube, claim: str, script: str) -> str:
-    """Run a short restricted pod (the trainer image, already on the nodes) mounting `claim`."""
+def _run_pod(k8s: support.Kube, provider: providers.Provider, claim: str, script: str) -> str:
+    """Run a short restricted pod (the trainer image: on the nodes on kind, from the registry with
+    the pull secret on the real node) mounting `claim`."""
     name = f"kind-test-{uuid.uuid4().hex[:8]}"
     pod = {
         "apiVersion": "v1",
@@ -42,8 +43,8 @@ def _run_pod(k8s: support.Kube, claim: str, script: str) -> str:
             "containers": [
                 {
                     "name": "c",
-                    "image": "mlops.local/trainer:dev",
-                    "imagePullPolicy": "Never",
+                    "image": provider.trainer_image,
+                    "imagePullPolicy": "IfNotPresent",
                     "command": ["python", "-c", script],
                     "securityContext": {
                         "allowPrivilegeEscalation": False,
@@ -54,6 +55,7 @@ def _run_pod(k8s: support.Kube, claim: str, script: str) -> str:
                 }
             ],
             "volumes": [{"name": "claim", "persistentVolumeClaim": {"claimName": claim}}],
+            **provider.pod_extra,
         },
     }
     k8s.kubectl("apply", std_input=yaml.safe_dump(pod), output_format="")
@@ -71,7 +73,9 @@ def _run_pod(k8s: support.Kube, claim: str, script: str) -> str:
         k8s.kubectl(f"delete pod {name}", namespace=support.NAMESPACE, output_format="")
 
 
-def test_uninstall_keeps_claims_and_data(k8s: support.Kube, platform: dict[str, Any]) -> None:
+def test_uninstall_keeps_claims_and_data(
+    k8s: support.Kube, platform: dict[str, Any], provider: providers.Provider
+) -> None:
     claims = _kept_claims(k8s)
     names = sorted(c["metadata"]["name"] for c in claims)
     assert any("workspace" in n for n in names), f"no kept workspace claim among {names}"
@@ -80,7 +84,7 @@ def test_uninstall_keeps_claims_and_data(k8s: support.Kube, platform: dict[str, 
         assert any("nfs" in n or "dataset" in n for n in names), f"no kept NFS claim among {names}"
     token = uuid.uuid4().hex
     for name in names:
-        _run_pod(k8s, name, f"open('/mnt/claim/kind-test-marker', 'w').write('{token}')")
+        _run_pod(k8s, provider, name, f"open('/mnt/claim/kind-test-marker', 'w').write('{token}')")
 
     proc = subprocess.run(
         [
@@ -104,7 +108,7 @@ def test_uninstall_keeps_claims_and_data(k8s: support.Kube, platform: dict[str, 
     # the same check as tests/cluster/test_gpu_capacity.py (tests/support/pipeline_checks.py)
     checks.assert_claims_kept(claims, k8s.kubectl("get pvc", namespace=support.NAMESPACE))
     for name in names:  # kind only: real volumes, the data written before is still there
-        data = _run_pod(k8s, name, "print(open('/mnt/claim/kind-test-marker').read())")
+        data = _run_pod(k8s, provider, name, "print(open('/mnt/claim/kind-test-marker').read())")
         assert data == token, f"{name}: marker is {data!r}, expected {token!r}"
         support.log(f"claim {name}: kept, data intact")
     support.log("the release is uninstalled: `make kind-up` installs it again (the kept claims are adopted)")

@@ -265,7 +265,8 @@ class Cluster:
         if self._stopped:
             return
         self._stopped = True
-        proc = run_script("cluster-down", self.state_dir, self.port_base, timeout=120)
+        # 300 s: the real node stops its containers first (SIGTERM, then SIGKILL after their grace)
+        proc = run_script("cluster-down", self.state_dir, self.port_base, timeout=300)
         if proc.returncode != 0:
             raise ClusterError(f"cluster-down failed:\n{proc.stdout}{proc.stderr}")
         if self.remove_state:

@@ -143,8 +143,10 @@ for the server and the auth-config init container. $m is .Values.mlflow.
     secretKeyRef:
       name: {{ .Values.devDatabase.auth.existingSecret }}
       key: {{ .Values.devDatabase.auth.passwordKey }}
+{{- /* the driver named: SQLAlchemy 2.1 (the image's) maps a bare postgresql:// to psycopg 3,
+which the image does not ship; it ships psycopg2 (images/mlflow/requirements.lock) */}}
 - name: MLFLOW_BACKEND_STORE_URI
-  value: {{ printf "postgresql://%s:$(MLOPS_DEV_DATABASE_PASSWORD)@%s:5432/%s" .Values.devDatabase.auth.username (include "airflow-mlops.devDatabase.host" .) $m.backendStore.devDatabase.database | quote }}
+  value: {{ printf "postgresql+psycopg2://%s:$(MLOPS_DEV_DATABASE_PASSWORD)@%s:5432/%s" .Values.devDatabase.auth.username (include "airflow-mlops.devDatabase.host" .) $m.backendStore.devDatabase.database | quote }}
 {{- else }}
 - name: MLFLOW_BACKEND_STORE_URI
   value: {{ printf "sqlite:///%s/mlflow.db" $dataDir | quote }}
