@@ -17,7 +17,7 @@ from mlops_platform.backends import (
     ngc_image_param,
 )
 from mlops_platform.basecommand import backend_param
-from mlops_platform.common import WORKSPACE_SUBPATH_TEMPLATE, dag_defaults
+from mlops_platform.common import WORKSPACE_SUBPATH_TEMPLATE
 from mlops_platform.config import load_platform
 from mlops_platform.params import command_param, dataset_param, model_name_param
 from mlops_platform.pods import cleanup_task, mapped_pod_task, pod_task, profile_task_id, trainer_command
@@ -90,7 +90,7 @@ Trigger with `variants`, a list of `{{"profile": "gpu-2", "name": "rf-deep", "mo
   registration: the jobs cannot reach the cluster's MLflow). Profiles with instance types:
   {", ".join(bc.instance_types) if bc.enabled else "none (Base Command disabled here)"}.
 """,
-    **dag_defaults(),
+    **cfg.dag_defaults(),
 ) as dag:
 
     @task(task_id="plan")

@@ -16,7 +16,6 @@ from mlops_platform.backends import (
     ngc_image_param,
 )
 from mlops_platform.basecommand import backend_param
-from mlops_platform.common import dag_defaults
 from mlops_platform.config import load_platform
 from mlops_platform.params import (
     command_param,
@@ -77,7 +76,7 @@ Trigger with a JSON conf such as
   image `ngc_image` (NGC registry), the same `command`, `env` and `timeout_seconds`; `secrets` are
   refused there (no Kubernetes Secrets on Base Command).
 """,
-    **dag_defaults(),
+    **cfg.dag_defaults(),
 ) as dag:
 
     @task.branch(task_id="choose_profile")

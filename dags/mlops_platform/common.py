@@ -1,11 +1,12 @@
-"""Light helpers every DAG uses (no provider import): DAG defaults and the workspace path."""
+"""Light helpers every DAG uses (no provider import, no platform.json): the workspace path, cleanup
+tasks and schema messages. The DAG arguments (`dag_args`, `dag_defaults`) are `PlatformConfig`
+methods in `config`."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from typing import Any
 
 PATH_FILTER = "mlops_path_segment"
@@ -32,31 +33,6 @@ def path_segment(value: Any) -> str:
     if safe != text:
         safe = f"{safe[:110]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
     return safe[:120]
-
-
-def dag_defaults(owner: str = DEFAULT_OWNER, retries: int = 2) -> dict[str, Any]:
-    """Keyword arguments every platform DAG passes to DAG(...): owner, retries with
-    exponential backoff, the workspace path filter, no catchup, and the failure alerts the
-    chart configures (`pipelines.alerts`, mlops_platform.alerts) as `on_failure_callback`."""
-    out: dict[str, Any] = {
-        "default_args": {
-            "owner": owner,
-            "retries": retries,
-            "retry_delay": timedelta(seconds=30),
-            "retry_exponential_backoff": True,
-            "max_retry_delay": timedelta(minutes=10),
-        },
-        "user_defined_filters": {PATH_FILTER: path_segment},
-        "catchup": False,
-        "max_active_runs": 4,
-    }
-    from mlops_platform.alerts import failure_notifiers
-    from mlops_platform.config import load_platform
-
-    notifiers = failure_notifiers(load_platform().raw.get("alerts"))
-    if notifiers:
-        out["on_failure_callback"] = notifiers
-    return out
 
 
 def as_cleanup(task: Any) -> Any:

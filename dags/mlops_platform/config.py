@@ -18,10 +18,11 @@ import functools
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .common import schema_problems
+from .common import DEFAULT_OWNER, PATH_FILTER, path_segment, schema_problems
 
 DEFAULT_PLATFORM_DIR = "/opt/airflow/platform"
 PLATFORM_FILE = "platform.json"
@@ -30,6 +31,15 @@ SCHEMA_FILE = "platform.schema.json"
 PLATFORM_DIR_ENV = "MLOPS_PLATFORM_DIR"
 POD_TEMPLATES_DIR_ENV = "MLOPS_POD_TEMPLATES_DIR"
 SUPPORTED_SCHEMA_VERSION = 1
+# The start date of every platform DAG (Python and YAML pipelines alike; no catch-up).
+START_DATE = (2026, 1, 1)
+
+
+def start_date() -> Any:
+    """The platform DAGs' start date (`START_DATE`, UTC) as the pendulum datetime DAG(...) takes."""
+    import pendulum
+
+    return pendulum.datetime(*START_DATE, tz="UTC")
 
 
 class PlatformConfigError(RuntimeError):
@@ -113,15 +123,36 @@ class PlatformConfig:
     def dag_args(self, dag_id: str, *tags: str, scheduled: bool = True) -> dict[str, Any]:
         """What every platform DAG passes to DAG(...) first: its id, its schedule in this environment
         (`schedule()`; `scheduled=False`: triggered only, whatever the values say), the platform's
-        start date, and the tags `mlops` + `tags`."""
-        import pendulum
-
+        start date (`start_date()`), and the tags `mlops` + `tags`."""
         return {
             "dag_id": dag_id,
             "schedule": self.schedule(dag_id) if scheduled else None,
-            "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
+            "start_date": start_date(),
             "tags": ["mlops", *tags],
         }
+
+    def dag_defaults(self, owner: str = DEFAULT_OWNER, retries: int = 2) -> dict[str, Any]:
+        """What every platform DAG passes to DAG(...) last: owner, retries with exponential backoff,
+        the workspace path filter, no catchup, and the failure alerts the chart configures
+        (`pipelines.alerts`, mlops_platform.alerts) as `on_failure_callback`."""
+        out: dict[str, Any] = {
+            "default_args": {
+                "owner": owner,
+                "retries": retries,
+                "retry_delay": timedelta(seconds=30),
+                "retry_exponential_backoff": True,
+                "max_retry_delay": timedelta(minutes=10),
+            },
+            "user_defined_filters": {PATH_FILTER: path_segment},
+            "catchup": False,
+            "max_active_runs": 4,
+        }
+        from .alerts import failure_notifiers
+
+        notifiers = failure_notifiers(self.raw.get("alerts"))
+        if notifiers:
+            out["on_failure_callback"] = notifiers
+        return out
 
     @property
     def secret_refs(self) -> list[str]:

@@ -32,12 +32,12 @@ RULES: dict[str, str] = {
     ),
     "retries": (
         "`default_args` has `retries` of at least 1, every task has `retries` of at least 1 and every pod "
-        "task retries with exponential backoff (`**dag_defaults()`)."
+        "task retries with exponential backoff (`**cfg.dag_defaults()`)."
     ),
-    "owner": "Every task has an owner, not empty and not `airflow` (`**dag_defaults()`).",
+    "owner": "Every task has an owner, not empty and not `airflow` (`**cfg.dag_defaults()`).",
     "path-filter": (
         "Every DAG registers the `mlops_path_segment` filter that names the run's workspace "
-        "directory (`**dag_defaults()`)."
+        "directory (`**cfg.dag_defaults()`)."
     ),
     "profile": "Every pod task uses the pod template of a profile of platform.json (`pod_task(..., profile=...)`).",
     "no-shell-conf": (

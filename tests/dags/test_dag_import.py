@@ -48,15 +48,12 @@ def test_the_folder_has_every_pipeline(dagbags) -> None:
 
 
 THROWAWAY_DAG = '''
-import pendulum
 from airflow.sdk import DAG
-from mlops_platform.common import dag_defaults
 from mlops_platform.config import load_platform
 from mlops_platform.pods import pod_task, trainer_command
 
 cfg = load_platform()
-with DAG(dag_id="throwaway_pipeline", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-         **dag_defaults()) as dag:
+with DAG(**cfg.dag_args("throwaway_pipeline", scheduled=False), **cfg.dag_defaults()) as dag:
     pod_task("hello", trainer_command(cfg, "prepare", "--dataset", "iris"), profile=cfg.default_profile, cfg=cfg)
 '''
 
