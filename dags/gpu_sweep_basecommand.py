@@ -13,16 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import DAG, task
-from mlops_platform.basecommand import (
-    IMAGE_PATTERN,
-    MAX_TIME_LIMIT,
-    MIN_TIME_LIMIT,
-    datasets_param,
-    load_basecommand,
-)
-from mlops_platform.basecommand_operator import BaseCommandJobOperator
+from mlops_platform.basecommand.operator import BaseCommandJobOperator
+from mlops_platform.basecommand.settings import load_basecommand
+from mlops_platform.basecommand.spec import IMAGE_PATTERN, MAX_TIME_LIMIT, MIN_TIME_LIMIT
 from mlops_platform.config import load_platform
-from mlops_platform.params import command_param, int_param, name_param, string_param
+from mlops_platform.params import command_param, datasets_param, int_param, name_param, string_param
 
 cfg = load_platform()
 bc = load_basecommand(cfg.directory)

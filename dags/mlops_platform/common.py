@@ -4,6 +4,7 @@ methods in `config`."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Sequence
@@ -59,3 +60,25 @@ def schema_problems(
     (at most `limit`); '' when `doc` is valid."""
     errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
     return "; ".join(f"key {key(e.absolute_path)!r}: {e.message}" for e in errors[:limit])
+
+
+@functools.cache
+def schema_validator(schema_file: str, error: type[Exception], beside: str) -> Any:
+    """The JSON-schema validator of `schema_file` (cached per file), a schema the chart ships in the
+    platform ConfigMap beside `beside`; a missing or unreadable schema raises `error` saying so."""
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    name = Path(schema_file).name
+    try:
+        schema = json.loads(Path(schema_file).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(
+            f"{schema_file} not found: the chart ships {name} beside {beside} in the same ConfigMap "
+            f"(set MLOPS_PLATFORM_DIR to a directory holding both)"
+        ) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise error(f"{schema_file}: not valid JSON ({exc})") from None
+    return jsonschema.validators.validator_for(schema)(schema)

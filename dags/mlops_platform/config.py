@@ -14,7 +14,6 @@ Airflow UI says exactly what is wrong with the deployment.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .common import DEFAULT_OWNER, PATH_FILTER, path_segment, schema_problems
+from .common import DEFAULT_OWNER, PATH_FILTER, path_segment, schema_problems, schema_validator
 
 DEFAULT_PLATFORM_DIR = "/opt/airflow/platform"
 PLATFORM_FILE = "platform.json"
@@ -176,23 +175,6 @@ def platform_dir() -> Path:
     return Path(os.environ.get(PLATFORM_DIR_ENV) or DEFAULT_PLATFORM_DIR)
 
 
-@functools.cache
-def _validator(schema_file: str) -> Any:
-    import jsonschema
-
-    try:
-        schema = json.loads(Path(schema_file).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlatformConfigError(
-            f"{schema_file} not found: the chart ships {SCHEMA_FILE} beside {PLATFORM_FILE} in the "
-            f"same ConfigMap (set {PLATFORM_DIR_ENV} to a directory holding both)"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PlatformConfigError(f"{schema_file}: not valid JSON ({exc})") from None
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
-
-
 def parse_platform(doc: Any, where: str = PLATFORM_FILE, schema_file: str | None = None) -> PlatformConfig:
     """Validate a decoded platform.json document and return its typed view.
 
@@ -209,7 +191,7 @@ def parse_platform(doc: Any, where: str = PLATFORM_FILE, schema_file: str | None
             f"{SUPPORTED_SCHEMA_VERSION}); upgrade the chart and the DAGs together"
         )
 
-    validator = _validator(schema_file or str(platform_dir() / SCHEMA_FILE))
+    validator = schema_validator(schema_file or str(platform_dir() / SCHEMA_FILE), PlatformConfigError, PLATFORM_FILE)
     shown = schema_problems(validator, doc)
     if shown:
         raise PlatformConfigError(f"{where}: {shown}")

@@ -172,7 +172,7 @@ def test_an_operator_may_opt_in_to_a_denied_name(kind) -> None:
 
 
 def test_base_command_job_fields_never_read_secrets() -> None:
-    from mlops_platform.basecommand_operator import BaseCommandJobOperator
+    from mlops_platform.basecommand.operator import BaseCommandJobOperator
     from mlops_platform.templates import TemplateNotAllowed
 
     common = {"task_id": "job", "instance_types": {"gpu-1": "dgx1v.16g.1.norm"}, "profile": "gpu-1"}
@@ -509,7 +509,7 @@ def test_a_shell_in_a_yaml_command_gets_only_declared_plain_values(tmp_path, kin
 )  # fmt: skip
 def test_base_command_images_come_from_nvcr_io_only(image) -> None:
     import jsonschema
-    from mlops_platform.basecommand import BaseCommandConfigError, job_spec
+    from mlops_platform.basecommand.spec import BaseCommandConfigError, job_spec
     from mlops_platform.names import NGC_IMAGE
 
     assert not jsonschema.Draft202012Validator(NGC_IMAGE.schema()).is_valid(image)
@@ -543,7 +543,8 @@ def test_low_severity_cases_are_refused(lines, message, tmp_path, kind) -> None:
 
 @pytest.mark.parametrize("mount", ["/", "/etc", "/usr/lib", "/proc/self", "/data/../etc", "relative", "/data\n"])
 def test_base_command_mounts_outside_the_allowed_places_are_refused(mount) -> None:
-    from mlops_platform.basecommand import BaseCommandConfigError, datasets_param, job_spec
+    from mlops_platform.basecommand.spec import BaseCommandConfigError, job_spec
+    from mlops_platform.params import datasets_param
 
     with pytest.raises(BaseCommandConfigError, match="mount"):
         job_spec(name="j", image="nvidia/pytorch:25.01-py3", command=["true"], instance_type="i", ace="a",
