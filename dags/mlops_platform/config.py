@@ -1,6 +1,7 @@
 """Load the platform configuration (platform.json) rendered by the chart.
 
-The chart renders ConfigMap `<fullname>-platform` (key `platform.json`) and mounts it into every
+The chart renders ConfigMap `<mounts.configMapPrefix>-platform` (default `airflow-mlops-platform`;
+key `platform.json`) and mounts it into every
 Airflow component at /opt/airflow/platform/. DAG files read it at parse time: one file read,
 no database, no network, no Airflow Variable. `MLOPS_PLATFORM_DIR` overrides the directory
 (tests, local development) and `MLOPS_POD_TEMPLATES_DIR` overrides the directory of the pod
@@ -260,7 +261,7 @@ def load_platform(directory: str | os.PathLike[str] | None = None) -> PlatformCo
         stat = path.stat()
     except FileNotFoundError:
         raise PlatformConfigError(
-            f"{path} not found: the chart mounts ConfigMap <release>-airflow-mlops-platform at "
+            f"{path} not found: the chart mounts ConfigMap <mounts.configMapPrefix>-platform at "
             f"{DEFAULT_PLATFORM_DIR}/ (set {PLATFORM_DIR_ENV} to read it from elsewhere)"
         ) from None
     key = (str(path), stat.st_mtime)
