@@ -9,23 +9,14 @@ import pytest
 
 from tests.dags.policy import rule
 from tests.support import paths
-from tests.support.platform_env import DAG_FILES, DAG_FOLDER, PlatformEnv, load_dagbag
-
-# The DAG file that builds one DAG per YAML file of pipelines/ (mlops_platform/yaml_pipelines.py).
-YAML_LOADER = "yaml_pipelines"
-
-
-def yaml_dags(dag_dir: Path = DAG_FOLDER) -> set[str]:
-    from mlops_platform.yaml_pipelines import pipeline_files
-
-    return {p.stem for p in pipeline_files(dag_dir)}
-
-
-def expected_dags(dag_dir: Path = DAG_FOLDER) -> set[str]:
-    """The DAG ids the folder should produce, discovered rather than listed: one DAG per
-    `*.py` file of the DAG folder, named like the file, and one per YAML file of `pipelines/`,
-    named like that file (adding a pipeline needs no test edit)."""
-    return ({p.stem for p in sorted(dag_dir.glob("*.py"))} - {YAML_LOADER}) | yaml_dags(dag_dir)
+from tests.support.platform_env import (
+    DAG_FILES,
+    YAML_LOADER,
+    PlatformEnv,
+    expected_dags,
+    load_dagbag,
+    yaml_dags,
+)
 
 
 @rule("imports", "one-dag-per-file")

@@ -10,9 +10,8 @@ import pytest
 
 from tests.dags.dag_tasks import is_pod_task, map_indexes, task_value
 from tests.dags.policy import rule
-from tests.dags.test_dag_import import expected_dags
 from tests.support.airflow_pods import template_context
-from tests.support.platform_env import DAG_FILES, DAG_FOLDER, load_dagbag
+from tests.support.platform_env import DAG_FILES, DAG_FOLDER, expected_dags, load_dagbag
 
 SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "ash"}
 

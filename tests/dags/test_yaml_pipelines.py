@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.dags.test_dag_import import expected_dags
 from tests.support import paths
 from tests.support.airflow_pods import build_pod
-from tests.support.platform_env import load_dagbag
+from tests.support.platform_env import expected_dags, load_dagbag
 
 LOADER = "yaml_pipelines.py"
 RUN_ID = "manual__2026-03-04T05:06:07.890123+00:00"

@@ -77,6 +77,22 @@ ENVIRONMENT_FILES = environment_files()
 ENVIRONMENTS = tuple(ENVIRONMENT_FILES)
 DAG_FOLDER = dag_folder()
 DAG_FILES = sorted(p for p in DAG_FOLDER.glob("*.py"))
+
+# The DAG file that builds one DAG per YAML file of pipelines/ (mlops_platform/yaml_pipelines.py).
+YAML_LOADER = "yaml_pipelines"
+
+
+def yaml_dags(dag_dir: Path = DAG_FOLDER) -> set[str]:
+    from mlops_platform.yaml_pipelines import pipeline_files
+
+    return {p.stem for p in pipeline_files(dag_dir)}
+
+
+def expected_dags(dag_dir: Path = DAG_FOLDER) -> set[str]:
+    """The DAG ids the folder should produce, discovered rather than listed: one DAG per
+    `*.py` file of the DAG folder, named like the file, and one per YAML file of `pipelines/`,
+    named like that file (adding a pipeline needs no test edit)."""
+    return ({p.stem for p in sorted(dag_dir.glob("*.py"))} - {YAML_LOADER}) | yaml_dags(dag_dir)
 RELEASE = "mlops"
 NAMESPACE = "mlops"
 
