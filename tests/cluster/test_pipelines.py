@@ -184,7 +184,7 @@ def test_ml_training_a_train_pod_that_keeps_failing_fails_the_run_after_its_retr
     assert st["cleanup"] == "success", st  # the teardown ran and did not turn the run green
     got = pods_of(pods, "ml_training", dr, observed, "ml_training profile=gpu-1, train fails every try")
     trains = [r for r in got if r.labels["task_id"] == "train_gpu_1"]
-    checks.assert_tries([as_dict(r) for r in trains], ["Failed"] * 3)  # retries=2 (cfg.dag_defaults)
+    checks.assert_tries([as_dict(r) for r in trains], ["Failed"] * 3)  # retries=2 (dag_defaults)
     for r in trains:
         check_pod(platform, r, "ml_training", "gpu-1")
         assert not r.deleted, f"{r.name}: a failed pod is kept (delete_succeeded_pod)"

@@ -84,5 +84,5 @@ def test_train_gpu_yaml_a_failing_train_fails_the_run_and_cleanup_still_runs(pla
     assert st["cleanup"] == "success", st  # cleanup: true -> a teardown that does not turn the run green
     got = pods_of(pods, "train_gpu_yaml", dr, observed, "train_gpu_yaml (YAML), train fails every try")
     trains = [r for r in got if r.labels["task_id"] == "train"]
-    checks.assert_tries([as_dict(r) for r in trains], ["Failed"] * 3)  # retries=2 (cfg.dag_defaults)
+    checks.assert_tries([as_dict(r) for r in trains], ["Failed"] * 3)  # retries=2 (dag_defaults)
     assert [r.labels["task_id"] for r in got if r.labels["task_id"] != "train"] == ["prepare", "cleanup"]
