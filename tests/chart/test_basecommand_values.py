@@ -19,6 +19,7 @@ import yaml
 
 from tests.support import paths
 from tests.support.helm import HelmError, find, render_chart
+from tests.support.merge import deep_merge as merged
 
 SCHEMA_FILE = paths.CHART_DIR / "files" / "basecommand.schema.json"
 SCHEMA = json.loads(SCHEMA_FILE.read_text())
@@ -40,16 +41,6 @@ ENABLED: dict[str, Any] = {
 }
 # The Airflow components that parse DAGs or run tasks/triggers (they read the connection).
 COMPONENTS = ("scheduler", "triggerer", "dag-processor", "api-server")
-
-
-def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = json.loads(json.dumps(base))
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def platform_cm(values: dict[str, Any] | None) -> dict[str, str]:

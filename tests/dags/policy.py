@@ -9,6 +9,7 @@ that the README lists no rule that is not here.
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from pathlib import Path
@@ -107,3 +108,17 @@ def write_readme() -> None:
 if __name__ == "__main__":
     write_readme()
     sys.exit(0)
+
+
+def rule_uses() -> dict[str, list[str]]:
+    """Rule id -> the tests of tests/dags marked with it (`@rule("<id>", ...)`)."""
+    uses: dict[str, list[str]] = {}
+    for path in sorted(Path(__file__).resolve().parent.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for deco in node.decorator_list:
+                if isinstance(deco, ast.Call) and getattr(deco.func, "id", None) == "rule":
+                    for arg in deco.args:
+                        uses.setdefault(arg.value, []).append(f"{path.name}::{node.name}")
+    return uses

@@ -399,8 +399,9 @@ def test_duplicate_and_non_string_keys_are_refused(text, message, tmp_path, kind
 
 
 def test_only_regular_yaml_files_of_the_folder_are_pipelines(tmp_path, platform_envs) -> None:
-    from tests.dags.test_yaml_pipelines import LOADER, _loader_folder
+    from tests.support.platform_env import YAML_LOADER_FILE as LOADER
     from tests.support.platform_env import load_dagbag
+    from tests.support.platform_env import loader_folder as _loader_folder
 
     outside = tmp_path / "outside.yaml"
     outside.write_text(_pipeline("step:\n" + GOOD_TASK, dag_id="linked") + "# SECRET-CONTENT\n")
@@ -455,8 +456,9 @@ def test_an_allowed_pattern_is_fast_on_the_worst_value_and_conf_text_stays_plain
 
 
 def test_an_alias_bomb_is_refused_with_a_short_error_and_the_other_files_load(tmp_path, platform_envs) -> None:
-    from tests.dags.test_yaml_pipelines import LOADER, _loader_folder
+    from tests.support.platform_env import YAML_LOADER_FILE as LOADER
     from tests.support.platform_env import load_dagbag
+    from tests.support.platform_env import loader_folder as _loader_folder
 
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)
@@ -584,7 +586,7 @@ def serving_cfg(platform_envs):
 def fake_kube(monkeypatch):
     from mlops_platform import serving
 
-    from tests.dags.test_serving_rollout import FakeKube
+    from tests.support.fake_kube import FakeKube
 
     fake = FakeKube()
     monkeypatch.setattr(serving, "_clients", lambda: (fake.api("Deployment"), fake.api("Service"), fake.api("Ingress")))

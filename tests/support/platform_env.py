@@ -80,6 +80,19 @@ DAG_FILES = sorted(p for p in DAG_FOLDER.glob("*.py"))
 
 # The DAG file that builds one DAG per YAML file of pipelines/ (mlops_platform/yaml_pipelines.py).
 YAML_LOADER = "yaml_pipelines"
+YAML_LOADER_FILE = YAML_LOADER + ".py"
+
+
+def loader_folder(tmp_path: Path, files: dict[str, str]) -> Path:
+    """A DAG folder holding only the YAML loader and these files of pipelines/ (name -> text)."""
+    import shutil
+
+    folder = tmp_path / "dags"
+    (folder / "pipelines").mkdir(parents=True)
+    shutil.copy(paths.DAGS_DIR / YAML_LOADER_FILE, folder / YAML_LOADER_FILE)
+    for name, text in files.items():
+        (folder / "pipelines" / name).write_text(text)
+    return folder
 
 
 def yaml_dags(dag_dir: Path = DAG_FOLDER) -> set[str]:
