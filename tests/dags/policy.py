@@ -122,3 +122,14 @@ def rule_uses() -> dict[str, list[str]]:
                     for arg in deco.args:
                         uses.setdefault(arg.value, []).append(f"{path.name}::{node.name}")
     return uses
+
+
+def check_documented(dagbags: dict) -> None:
+    """The `doc` rule: every DAG of every bag has a doc_md of more than 80 characters."""
+    short = {
+        f"{env_name}:{dag.dag_id}": len((dag.doc_md or "").strip())
+        for env_name, bag in dagbags.items()
+        for dag in bag.dags.values()
+        if not (dag.doc_md and len(dag.doc_md.strip()) > 80)
+    }
+    assert short == {}, "DAGs whose doc_md has 80 characters or fewer (DAG -> length)"

@@ -11,24 +11,17 @@ from tests.dags.policy import rule
 from tests.support import paths
 from tests.support.platform_env import (
     DAG_FILES,
-    YAML_LOADER,
     PlatformEnv,
+    check_dag_file_imports,
     expected_dags,
     load_dagbag,
-    yaml_dags,
 )
 
 
 @rule("imports", "one-dag-per-file")
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_imports(dag_file: Path, platform_env: PlatformEnv) -> None:
-    bag = load_dagbag(dag_file, platform_env)
-    assert bag.import_errors == {}, "\n".join(bag.import_errors.values())
-    if dag_file.stem == YAML_LOADER:
-        assert set(bag.dags) == yaml_dags(), "one DAG per YAML pipeline file, named like it"
-        return
-    assert len(bag.dags) == 1, f"{dag_file.name}: one DAG per file, got {sorted(bag.dags)}"
-    assert next(iter(bag.dags)) == dag_file.stem, "the DAG id is the file name"
+    check_dag_file_imports(dag_file, platform_env)
 
 
 @rule("imports", "one-dag-per-file")

@@ -66,8 +66,8 @@ def test_a_broken_example_fails_the_same_checks(tmp_path: Path, platform_envs) -
     """The checks can fail: the Python example without its doc_md fails the `doc` rule's test; with
     a Secret that values/kind.yaml does not allow (what the README says not to do) it does not
     import there. (In-process: the same test functions, on a folder with the broken file.)"""
-    from tests.dags.test_dag_import import test_dag_file_imports
-    from tests.dags.test_policies import test_every_dag_is_documented
+    from tests.dags.policy import check_documented as test_every_dag_is_documented
+    from tests.support.platform_env import check_dag_file_imports as test_dag_file_imports
     from tests.support.platform_env import load_dagbag
 
     py, no_doc = _broken((r"    doc_md=__doc__,[^\n]*\n", ""))

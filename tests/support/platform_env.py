@@ -213,3 +213,14 @@ def load_dagbag(dag_file: Path | str, env: PlatformEnv) -> Any:
 
     with env.active():
         return DagBag(dag_folder=str(dag_file), include_examples=False, safe_mode=False)
+
+
+def check_dag_file_imports(dag_file: Path, env: PlatformEnv) -> None:
+    """The `imports` and `one-dag-per-file` rules for one DAG file in one environment."""
+    bag = load_dagbag(dag_file, env)
+    assert bag.import_errors == {}, "\n".join(bag.import_errors.values())
+    if dag_file.stem == YAML_LOADER:
+        assert set(bag.dags) == yaml_dags(), "one DAG per YAML pipeline file, named like it"
+        return
+    assert len(bag.dags) == 1, f"{dag_file.name}: one DAG per file, got {sorted(bag.dags)}"
+    assert next(iter(bag.dags)) == dag_file.stem, "the DAG id is the file name"
