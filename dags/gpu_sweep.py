@@ -8,18 +8,22 @@ from typing import Any
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
 from airflow.sdk import DAG, Param, chain, task
 from mlops_platform import sweep
-from mlops_platform.backends import (
+from mlops_platform.basecommand.settings import (
     BASECOMMAND,
     KUBERNETES,
     basecommand_settings,
     check_choice,
     job_settings,
+)
+from mlops_platform.common import WORKSPACE_SUBPATH_TEMPLATE
+from mlops_platform.config import load_platform
+from mlops_platform.params import (
+    backend_param,
+    command_param,
+    dataset_param,
+    model_name_param,
     ngc_image_param,
 )
-from mlops_platform.basecommand import backend_param
-from mlops_platform.common import WORKSPACE_SUBPATH_TEMPLATE, dag_defaults
-from mlops_platform.config import load_platform
-from mlops_platform.params import command_param, dataset_param, model_name_param
 from mlops_platform.pods import cleanup_task, mapped_pod_task, pod_task, profile_task_id, trainer_command
 
 cfg = load_platform()
@@ -90,7 +94,7 @@ Trigger with `variants`, a list of `{{"profile": "gpu-2", "name": "rf-deep", "mo
   registration: the jobs cannot reach the cluster's MLflow). Profiles with instance types:
   {", ".join(bc.instance_types) if bc.enabled else "none (Base Command disabled here)"}.
 """,
-    **dag_defaults(),
+    **cfg.dag_defaults(),
 ) as dag:
 
     @task(task_id="plan")
@@ -221,7 +225,7 @@ Trigger with `variants`, a list of `{{"profile": "gpu-2", "name": "rf-deep", "mo
     chain(trains, evaluate, compare(), register, cleanup)
 
     if bc.enabled:
-        from mlops_platform.basecommand_operator import BaseCommandJobOperator
+        from mlops_platform.basecommand.operator import BaseCommandJobOperator
 
         @task(task_id="variants_basecommand")
         def variants_basecommand(params: dict[str, Any] | None = None, ti: Any = None) -> list[dict[str, Any]]:

@@ -12,29 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import pendulum
 from airflow.sdk import DAG, task
-from mlops_platform.basecommand import (
-    IMAGE_PATTERN,
-    MAX_TIME_LIMIT,
-    MIN_TIME_LIMIT,
-    datasets_param,
-    load_basecommand,
-)
-from mlops_platform.basecommand_operator import BaseCommandJobOperator
-from mlops_platform.common import dag_defaults
+from mlops_platform.basecommand.operator import BaseCommandJobOperator
+from mlops_platform.basecommand.settings import load_basecommand
+from mlops_platform.basecommand.spec import IMAGE_PATTERN, MAX_TIME_LIMIT, MIN_TIME_LIMIT
 from mlops_platform.config import load_platform
-from mlops_platform.params import command_param, int_param, name_param, string_param
+from mlops_platform.params import command_param, datasets_param, int_param, name_param, string_param
 
 cfg = load_platform()
 bc = load_basecommand(cfg.directory)
 SWEEP = [p for p in ("gpu-1", "gpu-2", "gpu-4", "gpu-8") if p in cfg.profiles and (p in bc.instance_types or not bc.enabled)]
 
 with DAG(
-    dag_id="gpu_sweep_basecommand",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    tags=["mlops", "training", "gpu", "basecommand"],
+    **cfg.dag_args("gpu_sweep_basecommand", "training", "gpu", "basecommand", scheduled=False),
     params={
         "image": name_param(
             bc.image or "nvidia/pytorch:25.01-py3",
@@ -61,7 +51,7 @@ Profiles: {", ".join(f"{p} -> {bc.instance_types.get(p, '(none)')}" for p in SWE
 Base Command is {"enabled" if bc.enabled else "DISABLED in this deployment (basecommand.enabled: false)"};
 connection `{bc.conn_id}`. Each job must print `MLOPS_RESULT {{"<metric>": <number>}}` in its log.
 """,
-    **dag_defaults(),
+    **cfg.dag_defaults(),
 ) as dag:
     jobs = BaseCommandJobOperator.partial(
         task_id="job",

@@ -6,7 +6,6 @@ from typing import Any
 
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
 from airflow.sdk import DAG, chain, task
-from mlops_platform.common import dag_defaults
 from mlops_platform.config import load_platform
 from mlops_platform.params import dataset_param, model_name_param, string_param
 from mlops_platform.pods import cleanup_task, pod_task, trainer_command
@@ -32,7 +31,7 @@ with DAG(
 - `write_predictions` records where the predictions are (XCom) and `cleanup` (`all_done`)
   removes the run's input copies (`data/`), keeping `out/` on the workspace volume.
 """,
-    **dag_defaults(),
+    **cfg.dag_defaults(),
 ) as dag:
     load_data = pod_task(
         "load_data",

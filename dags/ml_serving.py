@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pendulum
 from airflow.sdk import DAG, Param, chain, task
-from mlops_platform.common import dag_defaults
 from mlops_platform.config import load_platform
 from mlops_platform.names import CONTROL_CHARACTERS
 from mlops_platform.params import int_param, model_name_param, string_param
@@ -21,10 +19,7 @@ IRIS_SAMPLE = {
 }
 
 with DAG(
-    dag_id="ml_serving",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    tags=["mlops", "serving"],
+    **cfg.dag_args("ml_serving", "serving", scheduled=False),
     params={
         "model_name": model_name_param("iris"),
         "version": Param(
@@ -86,7 +81,7 @@ Kubernetes API with the service account Airflow runs under (the chart's serving 
 5. `rollback` (only when 3 or 4 failed): restore the snapshot (or delete what was created) and
    fail the run. Serving disabled in the chart -> `deploy` fails with that message.
 """,
-    **dag_defaults(),
+    **cfg.dag_defaults(),
 ) as dag:
 
     @task(task_id="resolve_version")

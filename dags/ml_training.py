@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
 from airflow.sdk import DAG, chain
-from mlops_platform.common import RUN_TAG_ARGS, dag_defaults
+from mlops_platform.common import RUN_TAG_ARGS
 from mlops_platform.config import load_platform
 from mlops_platform.params import (
     dataset_param,
@@ -40,7 +40,7 @@ one task per profile behind the `choose_profile` branch, so each takes exactly i
 slots of the GPU pool. `register` moves the `champion` alias only when the new version wins.
 `cleanup` deletes the run's workspace contents whatever happened (`all_done`).
 """,
-    **dag_defaults(),
+    **cfg.dag_defaults(),
 ) as dag:
     prepare = pod_task(
         "prepare",

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
-import pendulum
 from airflow.sdk import DAG
-from mlops_platform.common import dag_defaults
 from mlops_platform.config import load_platform
 from mlops_platform.params import relative_path_param
 from mlops_platform.pods import pod_task
@@ -28,10 +26,7 @@ print(f"{len(files)} file(s), {total} bytes read")
 """
 
 with DAG(
-    dag_id="nfs_dataset_example",
-    schedule=cfg.schedule("nfs_dataset_example"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    tags=["mlops", "datasets", "example"],
+    **cfg.dag_args("nfs_dataset_example", "datasets", "example"),
     params={"path": relative_path_param("iris", "Path of a file or directory below the dataset volume")},
     doc_md=__doc__
     + f"""
@@ -41,7 +36,7 @@ The chart mounts the NFS dataset claim into every task pod at `{cfg.datasets_mou
 This task lists the files below `path` with their sizes and SHA-256. `path` is relative and
 may not contain `..`.
 """,
-    **dag_defaults(),
+    **cfg.dag_defaults(),
 ) as dag:
     pod_task(
         "read_dataset",

@@ -7,23 +7,17 @@ from typing import Any
 
 import airflow.providers.cncf.kubernetes.operators.pod  # noqa: F401  (pre-imported by the DAG processor before it forks)
 from airflow.sdk import DAG, chain, task
-from mlops_platform.backends import (
-    BASECOMMAND,
-    KUBERNETES,
-    basecommand_job,
-    basecommand_settings,
-    check_choice,
-    ngc_image_param,
-)
-from mlops_platform.basecommand import backend_param
-from mlops_platform.common import dag_defaults
+from mlops_platform.basecommand.operator import basecommand_job
+from mlops_platform.basecommand.settings import BASECOMMAND, KUBERNETES, basecommand_settings, check_choice
 from mlops_platform.config import load_platform
 from mlops_platform.params import (
+    backend_param,
     command_param,
     env_param,
     image_name_param,
     image_tag_param,
     int_param,
+    ngc_image_param,
     profile_param,
     secret_env_param,
 )
@@ -77,7 +71,7 @@ Trigger with a JSON conf such as
   image `ngc_image` (NGC registry), the same `command`, `env` and `timeout_seconds`; `secrets` are
   refused there (no Kubernetes Secrets on Base Command).
 """,
-    **dag_defaults(),
+    **cfg.dag_defaults(),
 ) as dag:
 
     @task.branch(task_id="choose_profile")

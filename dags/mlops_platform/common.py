@@ -1,11 +1,13 @@
-"""Light helpers every DAG uses (no provider import): DAG defaults and the workspace path."""
+"""Light helpers every DAG uses (no provider import, no platform.json): the workspace path, cleanup
+tasks and schema messages. The DAG arguments (`dag_args`, `dag_defaults`) are `PlatformConfig`
+methods in `config`."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from typing import Any
 
 PATH_FILTER = "mlops_path_segment"
@@ -34,31 +36,6 @@ def path_segment(value: Any) -> str:
     return safe[:120]
 
 
-def dag_defaults(owner: str = DEFAULT_OWNER, retries: int = 2) -> dict[str, Any]:
-    """Keyword arguments every platform DAG passes to DAG(...): owner, retries with
-    exponential backoff, the workspace path filter, no catchup, and the failure alerts the
-    chart configures (`pipelines.alerts`, mlops_platform.alerts) as `on_failure_callback`."""
-    out: dict[str, Any] = {
-        "default_args": {
-            "owner": owner,
-            "retries": retries,
-            "retry_delay": timedelta(seconds=30),
-            "retry_exponential_backoff": True,
-            "max_retry_delay": timedelta(minutes=10),
-        },
-        "user_defined_filters": {PATH_FILTER: path_segment},
-        "catchup": False,
-        "max_active_runs": 4,
-    }
-    from mlops_platform.alerts import failure_notifiers
-    from mlops_platform.config import load_platform
-
-    notifiers = failure_notifiers(load_platform().raw.get("alerts"))
-    if notifiers:
-        out["on_failure_callback"] = notifiers
-    return out
-
-
 def as_cleanup(task: Any) -> Any:
     """Make `task` a cleanup that runs whatever happened (`all_done`) without deciding the run.
 
@@ -83,3 +60,25 @@ def schema_problems(
     (at most `limit`); '' when `doc` is valid."""
     errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
     return "; ".join(f"key {key(e.absolute_path)!r}: {e.message}" for e in errors[:limit])
+
+
+@functools.cache
+def schema_validator(schema_file: str, error: type[Exception], beside: str) -> Any:
+    """The JSON-schema validator of `schema_file` (cached per file), a schema the chart ships in the
+    platform ConfigMap beside `beside`; a missing or unreadable schema raises `error` saying so."""
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    name = Path(schema_file).name
+    try:
+        schema = json.loads(Path(schema_file).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(
+            f"{schema_file} not found: the chart ships {name} beside {beside} in the same ConfigMap "
+            f"(set MLOPS_PLATFORM_DIR to a directory holding both)"
+        ) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise error(f"{schema_file}: not valid JSON ({exc})") from None
+    return jsonschema.validators.validator_for(schema)(schema)

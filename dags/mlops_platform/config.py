@@ -1,6 +1,7 @@
 """Load the platform configuration (platform.json) rendered by the chart.
 
-The chart renders ConfigMap `<fullname>-platform` (key `platform.json`) and mounts it into every
+The chart renders ConfigMap `<mounts.configMapPrefix>-platform` (default `airflow-mlops-platform`;
+key `platform.json`) and mounts it into every
 Airflow component at /opt/airflow/platform/. DAG files read it at parse time: one file read,
 no database, no network, no Airflow Variable. `MLOPS_PLATFORM_DIR` overrides the directory
 (tests, local development) and `MLOPS_POD_TEMPLATES_DIR` overrides the directory of the pod
@@ -14,14 +15,14 @@ Airflow UI says exactly what is wrong with the deployment.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .common import schema_problems
+from .common import DEFAULT_OWNER, PATH_FILTER, path_segment, schema_problems, schema_validator
 
 DEFAULT_PLATFORM_DIR = "/opt/airflow/platform"
 PLATFORM_FILE = "platform.json"
@@ -30,6 +31,15 @@ SCHEMA_FILE = "platform.schema.json"
 PLATFORM_DIR_ENV = "MLOPS_PLATFORM_DIR"
 POD_TEMPLATES_DIR_ENV = "MLOPS_POD_TEMPLATES_DIR"
 SUPPORTED_SCHEMA_VERSION = 1
+# The start date of every platform DAG (Python and YAML pipelines alike; no catch-up).
+START_DATE = (2026, 1, 1)
+
+
+def start_date() -> Any:
+    """The platform DAGs' start date (`START_DATE`, UTC) as the pendulum datetime DAG(...) takes."""
+    import pendulum
+
+    return pendulum.datetime(*START_DATE, tz="UTC")
 
 
 class PlatformConfigError(RuntimeError):
@@ -113,15 +123,36 @@ class PlatformConfig:
     def dag_args(self, dag_id: str, *tags: str, scheduled: bool = True) -> dict[str, Any]:
         """What every platform DAG passes to DAG(...) first: its id, its schedule in this environment
         (`schedule()`; `scheduled=False`: triggered only, whatever the values say), the platform's
-        start date, and the tags `mlops` + `tags`."""
-        import pendulum
-
+        start date (`start_date()`), and the tags `mlops` + `tags`."""
         return {
             "dag_id": dag_id,
             "schedule": self.schedule(dag_id) if scheduled else None,
-            "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
+            "start_date": start_date(),
             "tags": ["mlops", *tags],
         }
+
+    def dag_defaults(self, owner: str = DEFAULT_OWNER, retries: int = 2) -> dict[str, Any]:
+        """What every platform DAG passes to DAG(...) last: owner, retries with exponential backoff,
+        the workspace path filter, no catchup, and the failure alerts the chart configures
+        (`pipelines.alerts`, mlops_platform.alerts) as `on_failure_callback`."""
+        out: dict[str, Any] = {
+            "default_args": {
+                "owner": owner,
+                "retries": retries,
+                "retry_delay": timedelta(seconds=30),
+                "retry_exponential_backoff": True,
+                "max_retry_delay": timedelta(minutes=10),
+            },
+            "user_defined_filters": {PATH_FILTER: path_segment},
+            "catchup": False,
+            "max_active_runs": 4,
+        }
+        from .alerts import failure_notifiers
+
+        notifiers = failure_notifiers(self.raw.get("alerts"))
+        if notifiers:
+            out["on_failure_callback"] = notifiers
+        return out
 
     @property
     def secret_refs(self) -> list[str]:
@@ -145,23 +176,6 @@ def platform_dir() -> Path:
     return Path(os.environ.get(PLATFORM_DIR_ENV) or DEFAULT_PLATFORM_DIR)
 
 
-@functools.cache
-def _validator(schema_file: str) -> Any:
-    import jsonschema
-
-    try:
-        schema = json.loads(Path(schema_file).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlatformConfigError(
-            f"{schema_file} not found: the chart ships {SCHEMA_FILE} beside {PLATFORM_FILE} in the "
-            f"same ConfigMap (set {PLATFORM_DIR_ENV} to a directory holding both)"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PlatformConfigError(f"{schema_file}: not valid JSON ({exc})") from None
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
-
-
 def parse_platform(doc: Any, where: str = PLATFORM_FILE, schema_file: str | None = None) -> PlatformConfig:
     """Validate a decoded platform.json document and return its typed view.
 
@@ -178,7 +192,7 @@ def parse_platform(doc: Any, where: str = PLATFORM_FILE, schema_file: str | None
             f"{SUPPORTED_SCHEMA_VERSION}); upgrade the chart and the DAGs together"
         )
 
-    validator = _validator(schema_file or str(platform_dir() / SCHEMA_FILE))
+    validator = schema_validator(schema_file or str(platform_dir() / SCHEMA_FILE), PlatformConfigError, PLATFORM_FILE)
     shown = schema_problems(validator, doc)
     if shown:
         raise PlatformConfigError(f"{where}: {shown}")
@@ -247,7 +261,7 @@ def load_platform(directory: str | os.PathLike[str] | None = None) -> PlatformCo
         stat = path.stat()
     except FileNotFoundError:
         raise PlatformConfigError(
-            f"{path} not found: the chart mounts ConfigMap <release>-airflow-mlops-platform at "
+            f"{path} not found: the chart mounts ConfigMap <mounts.configMapPrefix>-platform at "
             f"{DEFAULT_PLATFORM_DIR}/ (set {PLATFORM_DIR_ENV} to read it from elsewhere)"
         ) from None
     key = (str(path), stat.st_mtime)

@@ -7,7 +7,7 @@ value reach a shell: commands are lists of strings, names have patterns, numbers
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Param
 
@@ -17,12 +17,17 @@ from .names import (
     IMAGE_NAME,
     IMAGE_TAG,
     MODEL_NAME,
+    MOUNT_PATH,
+    NGC_IMAGE,
     RELATIVE_PATH,
     RESERVED_ENV_NAMES,  # noqa: F401  (imported from here by older code)
     NameRule,
     env_names_schema,
     reserved_env_text,
 )
+
+if TYPE_CHECKING:
+    from .basecommand.settings import BaseCommandSettings
 
 # The names (one validator: mlops_platform.names); the anchored patterns stay importable here.
 IMAGE_NAME_PATTERN = IMAGE_NAME.pattern
@@ -178,4 +183,61 @@ def secret_env_param(cfg: Any) -> Param:
         title="Secrets as environment",
         description="Variables NAME -> '<secret>/<key>' (env from secretKeyRef); allowed: "
         + (", ".join(refs) or "none"),
+    )
+
+
+# --- the NVIDIA Base Command backend (mlops_platform.basecommand) ------------------------------------
+
+# The default of `ngc_image` where the chart sets no basecommand.image.
+FALLBACK_NGC_IMAGE = "nvidia/pytorch:25.01-py3"
+
+
+def backend_param(settings: BaseCommandSettings) -> Param:
+    """The validated `backend` Param: kubernetes, or basecommand when the chart enables it."""
+    return Param(
+        settings.default_backend,
+        type="string",
+        enum=settings.backends,
+        title="Backend",
+        description="Where the GPU work runs: kubernetes (task pods) or basecommand (NVIDIA Base Command)",
+    )
+
+
+def ngc_image_param(settings: BaseCommandSettings) -> Param:
+    """The validated `ngc_image` Param: an NGC image org[/team]/repo:tag (default: the chart's basecommand.image)."""
+    schema = NGC_IMAGE.schema()
+    schema.pop("type")
+    return Param(
+        settings.image or FALLBACK_NGC_IMAGE,
+        type="string",
+        **schema,
+        title="NGC image",
+        description="Image of a Base Command job: org[/team]/repo:tag in NVIDIA's registry (not `latest`); "
+        "the platform registry is not reachable from NGC",
+    )
+
+
+def datasets_param(max_items: int = 16) -> Param:
+    """The validated `datasets` Param: NGC datasets to mount, each by name (looked up) or by id."""
+    from .basecommand.spec import DATASET_NAME_PATTERN
+
+    item = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["mount"],
+        "oneOf": [{"required": ["name"]}, {"required": ["id"]}],
+        "properties": {
+            "name": DATASET_NAME_PATTERN.schema(),
+            "id": {"type": "integer", "minimum": 1},
+            "mount": MOUNT_PATH.schema(),
+        },
+    }
+    return Param(
+        [],
+        type="array",
+        items=item,
+        maxItems=max_items,
+        title="NGC datasets",
+        description='Datasets to mount, e.g. [{"name": "iris-train", "mount": "/data"}] (a name is looked up in the '
+        "org/team's datasets of the ACE before the job is created; or give its numeric id)",
     )

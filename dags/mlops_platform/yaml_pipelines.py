@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from .config import PlatformConfig, load_platform
+from .config import PlatformConfig, load_platform, start_date
 from .names import ENV_NAME, IDENTIFIER, IMAGE_NAME, IMAGE_TAG, check_env_name, excerpt
 from .templates import TemplateNotAllowed, check_yaml_template, yaml_allowed_text
 
@@ -50,7 +50,6 @@ QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
 MIN_TIMEOUT, MAX_TIMEOUT = 60, 7 * 24 * 3600
 # Added to a task's time limit for its execution_timeout: the wait for a node and image pull.
 EXECUTION_MARGIN = timedelta(hours=1)
-START_DATE = (2026, 1, 1)
 PARAM_KINDS = ("dataset", "model_type", "model_name", "relative_path", "string", "integer")
 
 # Bounds of one file (each file is read and checked under its own bounds, dags/README.md).
@@ -616,12 +615,8 @@ def _task_kwargs(path: Path, cfg: PlatformConfig, task_id: str, spec: Mapping[st
 
 
 def factory_config(path: Path, dag_id: str, section: Mapping[str, Any], cfg: PlatformConfig) -> dict[str, Any]:
-    """The dag-factory configuration of one checked file: DAG arguments of `dag_defaults()`, the
+    """The dag-factory configuration of one checked file: DAG arguments of `cfg.dag_defaults()`, the
     schedule of this environment (chart value pipelines.schedules), tasks as MlopsPodOperators."""
-    import pendulum
-
-    from .common import dag_defaults
-
     tasks = section["tasks"]
     _check_dependencies(path, tasks)
     if (path.parent.parent / f"{dag_id}.py").exists():
@@ -629,7 +624,7 @@ def factory_config(path: Path, dag_id: str, section: Mapping[str, Any], cfg: Pla
     params = {name: _param(path, name, spec) for name, spec in (section.get("params") or {}).items()}
     for task_id, spec in tasks.items():
         _check_templates(path, task_id, spec, params)
-    defaults = dag_defaults()
+    defaults = cfg.dag_defaults()
     task_configs = {}
     for task_id, spec in tasks.items():
         task_configs[task_id] = {
@@ -643,7 +638,7 @@ def factory_config(path: Path, dag_id: str, section: Mapping[str, Any], cfg: Pla
         "doc_md": f"{doc}\n\nYAML pipeline `{PIPELINES_DIR}/{path.name}`.".strip(),
         "tags": [*section.get("tags", []), "yaml"],
         "schedule": cfg.schedule(dag_id),
-        "start_date": pendulum.datetime(*START_DATE, tz="UTC"),
+        "start_date": start_date(),
         "catchup": defaults["catchup"],
         "max_active_runs": defaults["max_active_runs"],
         "default_args": defaults["default_args"],
@@ -696,15 +691,15 @@ def build_pipeline(path: Path, cfg: PlatformConfig | None = None) -> Any:
         dag = builder.build()["dag"]
     except Exception as exc:  # dag-factory / operator errors not caught above
         raise YamlPipelineError(f"{_shown(path.name)}: dag-factory: {type(exc).__name__}: {str(exc)[:500]}") from None
-    _finish(dag, cleanup)
+    _finish(dag, cleanup, cfg)
     return dag
 
 
-def _finish(dag: Any, cleanup: list[str]) -> None:
-    """What DAG(...) takes from dag_defaults() but dag-factory does not pass on, and the tags."""
-    from .common import as_cleanup, dag_defaults
+def _finish(dag: Any, cleanup: list[str], cfg: PlatformConfig) -> None:
+    """What DAG(...) takes from cfg.dag_defaults() but dag-factory does not pass on, and the tags."""
+    from .common import as_cleanup
 
-    defaults = dag_defaults()
+    defaults = cfg.dag_defaults()
     dag.user_defined_filters = defaults["user_defined_filters"]
     if defaults.get("on_failure_callback"):
         dag.on_failure_callback = defaults["on_failure_callback"]

@@ -1,7 +1,7 @@
 """The chart's `basecommand` values: basecommand.json for the DAGs, the connection from a Secret.
 
 basecommand.json is rendered into the platform ConfigMap beside platform.json (typed by
-files/basecommand.schema.json, shipped beside it) and read by dags/mlops_platform/basecommand.py;
+files/basecommand.schema.json, shipped beside it) and read by dags/mlops_platform/basecommand/settings.py;
 the NGC API key never appears in values or in the render: Airflow reads the connection from the
 env var AIRFLOW_CONN_<CONNID>, which the official chart's `airflow.secret` maps from the Secret.
 """
@@ -19,6 +19,7 @@ import yaml
 
 from tests.support import paths
 from tests.support.helm import HelmError, find, render_chart
+from tests.support.merge import deep_merge as merged
 
 SCHEMA_FILE = paths.CHART_DIR / "files" / "basecommand.schema.json"
 SCHEMA = json.loads(SCHEMA_FILE.read_text())
@@ -42,16 +43,6 @@ ENABLED: dict[str, Any] = {
 COMPONENTS = ("scheduler", "triggerer", "dag-processor", "api-server")
 
 
-def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = json.loads(json.dumps(base))
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def platform_cm(values: dict[str, Any] | None) -> dict[str, str]:
     (cm,) = find(render_chart(values=values, show_only=[CM]), "ConfigMap")
     return cm["data"]
@@ -60,9 +51,9 @@ def platform_cm(values: dict[str, Any] | None) -> dict[str, str]:
 def bc_module():
     if str(paths.DAGS_DIR) not in sys.path:
         sys.path.append(str(paths.DAGS_DIR))
-    from mlops_platform import basecommand
+    from mlops_platform.basecommand import settings
 
-    return basecommand
+    return settings
 
 
 def test_schema_is_valid_draft7() -> None:
@@ -136,8 +127,11 @@ def test_airflow_reads_the_connection_from_the_env_var_form(monkeypatch: pytest.
     """Real Airflow (BaseHook.get_connection, the env-var secrets backend) with the Secret's value
     exactly as the docs make it: the key alone; org/team come from basecommand.json."""
     data = platform_cm(ENABLED)
-    (tmp_path / "basecommand.json").write_text(data["basecommand.json"])
+    for name in ("basecommand.json", "basecommand.schema.json"):
+        (tmp_path / name).write_text(data[name])
     bc = bc_module()
+    from mlops_platform.basecommand.client import NgcCredentials
+
     settings = bc.load_basecommand(str(tmp_path))
     objects = render_chart(values=ENABLED, include_subchart=True)
     (scheduler,) = [o for o in objects if o["kind"] in ("Deployment", "StatefulSet") and o["metadata"]["name"].endswith("scheduler")]
@@ -145,14 +139,14 @@ def test_airflow_reads_the_connection_from_the_env_var_form(monkeypatch: pytest.
     env_name = "AIRFLOW_CONN_" + settings.conn_id.upper()
     assert env_name in names
     monkeypatch.setenv(env_name, json.dumps({"conn_type": "ngc", "password": "nvapi-stand-in-key"}))
-    creds = bc.NgcCredentials.from_conn_id(settings.conn_id, {"org": settings.org, "team": settings.team})
+    creds = NgcCredentials.from_conn_id(settings.conn_id, {"org": settings.org, "team": settings.team})
     assert (creds.api_key, creds.org, creds.team) == ("nvapi-stand-in-key", "nv-ml", "vision")
     assert "nvapi-stand-in-key" not in repr(creds)
     # the connection's own extra wins over the chart's defaults
     monkeypatch.setenv(
         env_name, json.dumps({"conn_type": "ngc", "password": "k2", "extra": {"org": "other-org", "ace": "ace-2"}})
     )
-    creds = bc.NgcCredentials.from_conn_id(settings.conn_id, {"org": settings.org, "team": settings.team})
+    creds = NgcCredentials.from_conn_id(settings.conn_id, {"org": settings.org, "team": settings.team})
     assert (creds.org, creds.team, creds.ace) == ("other-org", "vision", "ace-2")
 
 

@@ -11,6 +11,7 @@ import yaml
 from tests.support import paths
 from tests.support.helm import HelmError, find, render_chart, template_folder
 from tests.support.k8s import pod_specs, restricted_violations
+from tests.support.merge import deep_merge as merge
 from tests.support.overlays import with_overlays
 
 REL, NS = "mlops", "mlops"
@@ -20,14 +21,6 @@ INGRESS = {"mlflow": {"ingress": {"enabled": True, "host": "mlflow.example.com",
 POSTGRES = {"mlflow": {"backendStore": {"type": "existingSecret", "existingSecret": "mlflow-db"}}}
 # sqlite is a development setup, refused unless acknowledged (the default is the Secret mlflow-db)
 SQLITE = {"mlflow": {"backendStore": {"type": "sqlite", "sqlite": {"developmentOnly": True}}}}
-
-
-def merge(*dicts: dict) -> dict:
-    out: dict = {}
-    for d in dicts:
-        for k, v in d.items():
-            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def only(objects):

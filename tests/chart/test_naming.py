@@ -29,6 +29,7 @@ import yaml
 from tests.support import paths
 from tests.support.helm import HelmError, is_subchart_object, parse_documents, render_chart, run_helm
 from tests.support.k8s import containers, pod_specs
+from tests.support.merge import deep_merge
 from tests.support.overlays import with_overlays
 
 NAMESPACE = "mlops"
@@ -152,16 +153,8 @@ def render(values_file: Path, release: str, standard: bool) -> tuple[dict[str, A
 def official_alone_name_errors(values_file: Path, release: str, standard: bool) -> list[str]:
     """Render the official chart by itself with the umbrella's `airflow:` values; name errors."""
     merged: dict[str, Any] = {}
-
-    def merge(dst: dict, src: dict) -> None:
-        for k, v in src.items():
-            if isinstance(v, dict) and isinstance(dst.get(k), dict):
-                merge(dst[k], v)
-            else:
-                dst[k] = v
-
     for f in [paths.CHART_DIR / "values.yaml", *with_overlays(values_file)]:
-        merge(merged, (yaml.safe_load(Path(f).read_text()) or {}).get("airflow") or {})
+        merged = deep_merge(merged, (yaml.safe_load(Path(f).read_text()) or {}).get("airflow") or {})
     merged.pop("enabled", None)
     merged["useStandardNaming"] = standard
     (archive,) = paths.SUBCHART_DIR.glob("airflow-*.tgz")

@@ -113,10 +113,6 @@ def test_schema_rejects_a_wrong_file() -> None:
         jsonschema.Draft7Validator(SCHEMA).validate(cfg)
 
 
-@pytest.mark.skipif(
-    "mlflow" not in json.loads((paths.CHART_DIR / "values.schema.json").read_text())["properties"],
-    reason="the mlflow values (issue 4) have not landed yet",
-)
 def test_external_tracking_uri_when_mlflow_is_disabled() -> None:
     cfg = platform({"mlflow": {"enabled": False, "externalTrackingUri": "https://mlflow.example.com"}})
     assert cfg["mlflow"]["trackingUri"] == "https://mlflow.example.com"

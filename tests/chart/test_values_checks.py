@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.support.helm import HelmError, find, render_chart
+from tests.support.merge import deep_merge as merge
 
 KEY = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"  # an ed25519 public key blob
 PROBLEMS_RE = re.compile(r"(\d+) problem\(s\) in the values")
@@ -110,13 +111,6 @@ def test_every_refusal_of_a_render_is_reported_at_once() -> None:
     assert len(found) == len(cases) + 2, "\n".join(found)
     for _, _, expected in cases:
         assert any(expected in p for p in found), expected
-
-
-def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 # --- the good neighbours -----------------------------------------------------------------------------

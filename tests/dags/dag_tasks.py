@@ -131,3 +131,26 @@ def task_value(task: Any, field: str, map_index: int, xcoms: dict[str, Any] | No
 def xcoms_for(dag: Any, conf: dict[str, Any], run_id: str = SAMPLE_RUN_ID) -> dict[str, Any]:
     """SAMPLE_XCOMS plus what the DAG's own Python tasks return for this conf (python_xcoms)."""
     return {**SAMPLE_XCOMS, **python_xcoms(dag, conf, run_id)}
+
+
+# The run id of the sample runs (pods built without a cluster).
+RUN_ID = "manual__2026-03-04T05:06:07.890123+00:00"
+
+
+def built_pods(env: Any, bag: Any, run_id: str = RUN_ID) -> list[tuple[str, Any, Any, int, dict, dict]]:
+    """Every pod task's pods of the DAGs in `bag`, built for each sample conf in `env`:
+    (label, dag, task, map index, conf, pod)."""
+    from mlops_platform.common import path_segment  # noqa: F401  (imported from the DAG folder)
+
+    from tests.support.airflow_pods import build_pod
+
+    out = []
+    with env.active():
+        for dag, task, index in pod_tasks(bag):
+            for conf in SAMPLE_CONFS.get(dag.dag_id, [{}]):
+                pod = build_pod(
+                    dag, task, conf=conf, map_index=index, run_id=run_id, xcoms=xcoms_for(dag, conf, run_id)
+                )
+                label = f"{env.name}:{dag.dag_id}.{task.task_id}[{index}] conf={conf}"
+                out.append((label, dag, task, index, conf, pod))
+    return out

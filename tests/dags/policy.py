@@ -9,6 +9,7 @@ that the README lists no rule that is not here.
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from pathlib import Path
@@ -32,12 +33,12 @@ RULES: dict[str, str] = {
     ),
     "retries": (
         "`default_args` has `retries` of at least 1, every task has `retries` of at least 1 and every pod "
-        "task retries with exponential backoff (`**dag_defaults()`)."
+        "task retries with exponential backoff (`**cfg.dag_defaults()`)."
     ),
-    "owner": "Every task has an owner, not empty and not `airflow` (`**dag_defaults()`).",
+    "owner": "Every task has an owner, not empty and not `airflow` (`**cfg.dag_defaults()`).",
     "path-filter": (
         "Every DAG registers the `mlops_path_segment` filter that names the run's workspace "
-        "directory (`**dag_defaults()`)."
+        "directory (`**cfg.dag_defaults()`)."
     ),
     "profile": "Every pod task uses the pod template of a profile of platform.json (`pod_task(..., profile=...)`).",
     "no-shell-conf": (
@@ -107,3 +108,28 @@ def write_readme() -> None:
 if __name__ == "__main__":
     write_readme()
     sys.exit(0)
+
+
+def rule_uses() -> dict[str, list[str]]:
+    """Rule id -> the tests of tests/dags marked with it (`@rule("<id>", ...)`)."""
+    uses: dict[str, list[str]] = {}
+    for path in sorted(Path(__file__).resolve().parent.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for deco in node.decorator_list:
+                if isinstance(deco, ast.Call) and getattr(deco.func, "id", None) == "rule":
+                    for arg in deco.args:
+                        uses.setdefault(arg.value, []).append(f"{path.name}::{node.name}")
+    return uses
+
+
+def check_documented(dagbags: dict) -> None:
+    """The `doc` rule: every DAG of every bag has a doc_md of more than 80 characters."""
+    short = {
+        f"{env_name}:{dag.dag_id}": len((dag.doc_md or "").strip())
+        for env_name, bag in dagbags.items()
+        for dag in bag.dags.values()
+        if not (dag.doc_md and len(dag.doc_md.strip()) > 80)
+    }
+    assert short == {}, "DAGs whose doc_md has 80 characters or fewer (DAG -> length)"

@@ -172,7 +172,7 @@ def test_an_operator_may_opt_in_to_a_denied_name(kind) -> None:
 
 
 def test_base_command_job_fields_never_read_secrets() -> None:
-    from mlops_platform.basecommand_operator import BaseCommandJobOperator
+    from mlops_platform.basecommand.operator import BaseCommandJobOperator
     from mlops_platform.templates import TemplateNotAllowed
 
     common = {"task_id": "job", "instance_types": {"gpu-1": "dgx1v.16g.1.norm"}, "profile": "gpu-1"}
@@ -399,8 +399,9 @@ def test_duplicate_and_non_string_keys_are_refused(text, message, tmp_path, kind
 
 
 def test_only_regular_yaml_files_of_the_folder_are_pipelines(tmp_path, platform_envs) -> None:
-    from tests.dags.test_yaml_pipelines import LOADER, _loader_folder
+    from tests.support.platform_env import YAML_LOADER_FILE as LOADER
     from tests.support.platform_env import load_dagbag
+    from tests.support.platform_env import loader_folder as _loader_folder
 
     outside = tmp_path / "outside.yaml"
     outside.write_text(_pipeline("step:\n" + GOOD_TASK, dag_id="linked") + "# SECRET-CONTENT\n")
@@ -455,8 +456,9 @@ def test_an_allowed_pattern_is_fast_on_the_worst_value_and_conf_text_stays_plain
 
 
 def test_an_alias_bomb_is_refused_with_a_short_error_and_the_other_files_load(tmp_path, platform_envs) -> None:
-    from tests.dags.test_yaml_pipelines import LOADER, _loader_folder
+    from tests.support.platform_env import YAML_LOADER_FILE as LOADER
     from tests.support.platform_env import load_dagbag
+    from tests.support.platform_env import loader_folder as _loader_folder
 
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)
@@ -509,7 +511,7 @@ def test_a_shell_in_a_yaml_command_gets_only_declared_plain_values(tmp_path, kin
 )  # fmt: skip
 def test_base_command_images_come_from_nvcr_io_only(image) -> None:
     import jsonschema
-    from mlops_platform.basecommand import BaseCommandConfigError, job_spec
+    from mlops_platform.basecommand.spec import BaseCommandConfigError, job_spec
     from mlops_platform.names import NGC_IMAGE
 
     assert not jsonschema.Draft202012Validator(NGC_IMAGE.schema()).is_valid(image)
@@ -543,7 +545,8 @@ def test_low_severity_cases_are_refused(lines, message, tmp_path, kind) -> None:
 
 @pytest.mark.parametrize("mount", ["/", "/etc", "/usr/lib", "/proc/self", "/data/../etc", "relative", "/data\n"])
 def test_base_command_mounts_outside_the_allowed_places_are_refused(mount) -> None:
-    from mlops_platform.basecommand import BaseCommandConfigError, datasets_param, job_spec
+    from mlops_platform.basecommand.spec import BaseCommandConfigError, job_spec
+    from mlops_platform.params import datasets_param
 
     with pytest.raises(BaseCommandConfigError, match="mount"):
         job_spec(name="j", image="nvidia/pytorch:25.01-py3", command=["true"], instance_type="i", ace="a",
@@ -583,7 +586,7 @@ def serving_cfg(platform_envs):
 def fake_kube(monkeypatch):
     from mlops_platform import serving
 
-    from tests.dags.test_serving_rollout import FakeKube
+    from tests.support.fake_kube import FakeKube
 
     fake = FakeKube()
     monkeypatch.setattr(serving, "_clients", lambda: (fake.api("Deployment"), fake.api("Service"), fake.api("Ingress")))

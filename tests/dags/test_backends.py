@@ -20,7 +20,7 @@ import pytest
 from tests.dags.dag_tasks import SAMPLE_RUN_ID, xcoms_for
 from tests.support.airflow_db import dag_folder
 from tests.support.airflow_pods import build_pod
-from tests.support.ngc_standin import ACE, INSTANCE_TYPES, NgcStandin, Standin
+from tests.support.ngc_standin import INSTANCE_TYPES, NgcStandin, Standin, write_basecommand
 
 NGC_IMAGE = "mlops-org/trainer:1.0"
 
@@ -35,18 +35,7 @@ def _platform(tmp_path: Path, platform_envs, monkeypatch, **basecommand: Any) ->
     """The production example's platform files plus a basecommand.json enabling the backend."""
     env = platform_envs["production.example"]
     shutil.copytree(env.directory, tmp_path / "platform")
-    doc = {
-        "enabled": True,
-        "connId": "ngc_basecommand",
-        "defaultBackend": "kubernetes",
-        "ace": ACE,
-        "image": NGC_IMAGE,
-        "instanceTypes": INSTANCE_TYPES,
-        "timeLimitSeconds": 600,
-        "pollSeconds": 1,
-        **basecommand,
-    }
-    (tmp_path / "platform" / "basecommand.json").write_text(json.dumps(doc))
+    write_basecommand(tmp_path / "platform", image=NGC_IMAGE, **basecommand)
     monkeypatch.setenv("MLOPS_PLATFORM_DIR", str(tmp_path / "platform"))
     monkeypatch.setenv("MLOPS_POD_TEMPLATES_DIR", str(env.templates_dir))
     return tmp_path / "platform"

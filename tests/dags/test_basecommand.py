@@ -16,20 +16,18 @@ import time
 from typing import Any
 
 import pytest
-from mlops_platform.basecommand import (
+from mlops_platform.basecommand.client import (
     TERMINAL_STATES,
     BaseCommandApiError,
     BaseCommandClient,
-    BaseCommandConfigError,
     DatasetAmbiguous,
     DatasetNotFound,
     NgcCredentials,
     RetryPolicy,
-    job_spec,
     job_status,
-    parse_result,
 )
-from mlops_platform.basecommand_operator import BaseCommandJobTrigger
+from mlops_platform.basecommand.operator import BaseCommandJobTrigger
+from mlops_platform.basecommand.spec import BaseCommandConfigError, job_spec, parse_result
 
 from tests.support.ngc_standin import ACE, API_KEY, INSTANCE_TYPES, NgcStandin, Standin
 

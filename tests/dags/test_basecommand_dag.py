@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support.airflow_db import dag_folder
-from tests.support.ngc_standin import ACE, API_KEY, INSTANCE_TYPES, NgcStandin, Standin
+from tests.support.ngc_standin import ACE, API_KEY, INSTANCE_TYPES, NgcStandin, Standin, write_basecommand
 
 DAG_ID = "gpu_sweep_basecommand"
 
@@ -32,20 +32,7 @@ def platform_dir(tmp_path: Path, platform_envs, monkeypatch: pytest.MonkeyPatch)
     """The kind environment's platform files plus a basecommand.json enabling the backend."""
     env = platform_envs["kind"]
     shutil.copytree(env.directory, tmp_path / "platform")
-    (tmp_path / "platform" / "basecommand.json").write_text(
-        json.dumps(
-            {
-                "enabled": True,
-                "connId": "ngc_basecommand",
-                "defaultBackend": "kubernetes",
-                "ace": ACE,
-                "image": "mlops-org/trainer:1.0",
-                "instanceTypes": INSTANCE_TYPES,
-                "timeLimitSeconds": 600,
-                "pollSeconds": 1,
-            }
-        )
-    )
+    write_basecommand(tmp_path / "platform")
     monkeypatch.setenv("MLOPS_PLATFORM_DIR", str(tmp_path / "platform"))
     monkeypatch.setenv("MLOPS_POD_TEMPLATES_DIR", str(tmp_path / "platform" / "pod-templates"))
     return tmp_path / "platform"
@@ -161,7 +148,7 @@ import datetime
 
 import pendulum
 from airflow.sdk import DAG
-from mlops_platform.basecommand_operator import BaseCommandJobOperator
+from mlops_platform.basecommand.operator import BaseCommandJobOperator
 
 TYPES = {types!r}
 

@@ -9,35 +9,19 @@ import pytest
 
 from tests.dags.policy import rule
 from tests.support import paths
-from tests.support.platform_env import DAG_FILES, DAG_FOLDER, PlatformEnv, load_dagbag
-
-# The DAG file that builds one DAG per YAML file of pipelines/ (mlops_platform/yaml_pipelines.py).
-YAML_LOADER = "yaml_pipelines"
-
-
-def yaml_dags(dag_dir: Path = DAG_FOLDER) -> set[str]:
-    from mlops_platform.yaml_pipelines import pipeline_files
-
-    return {p.stem for p in pipeline_files(dag_dir)}
-
-
-def expected_dags(dag_dir: Path = DAG_FOLDER) -> set[str]:
-    """The DAG ids the folder should produce, discovered rather than listed: one DAG per
-    `*.py` file of the DAG folder, named like the file, and one per YAML file of `pipelines/`,
-    named like that file (adding a pipeline needs no test edit)."""
-    return ({p.stem for p in sorted(dag_dir.glob("*.py"))} - {YAML_LOADER}) | yaml_dags(dag_dir)
+from tests.support.platform_env import (
+    DAG_FILES,
+    PlatformEnv,
+    check_dag_file_imports,
+    expected_dags,
+    load_dagbag,
+)
 
 
 @rule("imports", "one-dag-per-file")
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_imports(dag_file: Path, platform_env: PlatformEnv) -> None:
-    bag = load_dagbag(dag_file, platform_env)
-    assert bag.import_errors == {}, "\n".join(bag.import_errors.values())
-    if dag_file.stem == YAML_LOADER:
-        assert set(bag.dags) == yaml_dags(), "one DAG per YAML pipeline file, named like it"
-        return
-    assert len(bag.dags) == 1, f"{dag_file.name}: one DAG per file, got {sorted(bag.dags)}"
-    assert next(iter(bag.dags)) == dag_file.stem, "the DAG id is the file name"
+    check_dag_file_imports(dag_file, platform_env)
 
 
 @rule("imports", "one-dag-per-file")
@@ -48,15 +32,12 @@ def test_the_folder_has_every_pipeline(dagbags) -> None:
 
 
 THROWAWAY_DAG = '''
-import pendulum
 from airflow.sdk import DAG
-from mlops_platform.common import dag_defaults
 from mlops_platform.config import load_platform
 from mlops_platform.pods import pod_task, trainer_command
 
 cfg = load_platform()
-with DAG(dag_id="throwaway_pipeline", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-         **dag_defaults()) as dag:
+with DAG(**cfg.dag_args("throwaway_pipeline", scheduled=False), **cfg.dag_defaults()) as dag:
     pod_task("hello", trainer_command(cfg, "prepare", "--dataset", "iris"), profile=cfg.default_profile, cfg=cfg)
 '''
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.dags.test_readme_examples import folder_with, readme_examples
 from tests.support import paths
+from tests.support.readme_examples import folder_with, readme_examples
 
 
 def run_tests(values: str = "", folder: str = "", *args: str) -> subprocess.CompletedProcess:

@@ -251,7 +251,6 @@ def test_runtime_profile_template_renders_from_params(prod) -> None:
     """`pod_task(profile="{{ params.profile }}")`: the template file follows the run's conf."""
     import pendulum
     from airflow.sdk import DAG
-    from mlops_platform.common import dag_defaults
     from mlops_platform.config import load_platform
     from mlops_platform.params import profile_param
     from mlops_platform.pods import pod_task
@@ -265,7 +264,7 @@ def test_runtime_profile_template_renders_from_params(prod) -> None:
             schedule=None,
             start_date=pendulum.datetime(2026, 1, 1),
             params={"profile": profile_param(cfg)},
-            **dag_defaults(),
+            **cfg.dag_defaults(),
         ) as dag:
             op = pod_task("t", ["true"], profile="{{ params.profile }}", cfg=cfg, memory="1Gi")
         for profile, gpus in (("gpu-2", 2), ("cpu", 0)):

@@ -5,40 +5,22 @@ contract (rules of tests/dags/policy.py; the tests without `@rule` check the rep
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.dags.dag_tasks import SAMPLE_CONFS, is_pod_task, pod_tasks, xcoms_for
+from tests.dags.dag_tasks import built_pods, is_pod_task
 from tests.dags.policy import rule
 from tests.support import paths
-from tests.support.airflow_pods import build_pod
 from tests.support.k8s import restricted_violations, validate_objects
-from tests.support.platform_env import ENVIRONMENTS, PlatformEnv
+from tests.support.platform_env import ENVIRONMENTS
 
 RUN_ID = "manual__2026-03-04T05:06:07.890123+00:00"
 GPU = "nvidia.com/gpu"
 
 
-def _built_pods(env: PlatformEnv, bag: Any) -> list[tuple[str, Any, Any, int, dict, dict]]:
-    from mlops_platform.common import path_segment  # noqa: F401  (imported from the DAG folder)
-
-    out = []
-    with env.active():
-        for dag, task, index in pod_tasks(bag):
-            for conf in SAMPLE_CONFS.get(dag.dag_id, [{}]):
-                pod = build_pod(
-                    dag, task, conf=conf, map_index=index, run_id=RUN_ID, xcoms=xcoms_for(dag, conf, RUN_ID)
-                )
-                label = f"{env.name}:{dag.dag_id}.{task.task_id}[{index}] conf={conf}"
-                out.append((label, dag, task, index, conf, pod))
-    return out
-
-
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
 def built(request, platform_envs, dagbags):
     env = platform_envs[request.param]
-    return env, _built_pods(env, dagbags[request.param])
+    return env, built_pods(env, dagbags[request.param])
 
 
 @rule("pod-valid")

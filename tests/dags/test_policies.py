@@ -9,10 +9,9 @@ import socket
 import pytest
 
 from tests.dags.dag_tasks import is_pod_task, map_indexes, task_value
-from tests.dags.policy import rule
-from tests.dags.test_dag_import import expected_dags
+from tests.dags.policy import check_documented, rule
 from tests.support.airflow_pods import template_context
-from tests.support.platform_env import DAG_FILES, DAG_FOLDER, load_dagbag
+from tests.support.platform_env import DAG_FILES, DAG_FOLDER, expected_dags, load_dagbag
 
 SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "ash"}
 
@@ -31,12 +30,7 @@ def test_every_dag_has_tags(dagbags) -> None:
 
 @rule("doc")
 def test_every_dag_is_documented(dagbags) -> None:
-    short = {
-        f"{env_name}:{dag.dag_id}": len((dag.doc_md or "").strip())
-        for env_name, dag in _dags(dagbags)
-        if not (dag.doc_md and len(dag.doc_md.strip()) > 80)
-    }
-    assert short == {}, "DAGs whose doc_md has 80 characters or fewer (DAG -> length)"
+    check_documented(dagbags)
 
 
 @rule("retries")

@@ -7,46 +7,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.dags.test_readme_rules import rule_uses
+from tests.dags.policy import rule_uses
 from tests.support import paths
-
-SECTION = "## Write your own pipeline"
-
-
-def readme_examples(text: str | None = None) -> dict[str, str]:
-    """The section's code blocks as the files they stand for: relative path -> content.
-    A Python block is `<dag_id>.py` (its DAG id from `dag_args("<id>"` or `dag_id="<id>"`), a YAML
-    block `pipelines/<top-level key>.yaml`."""
-    text = text if text is not None else (paths.DAGS_DIR / "README.md").read_text()
-    section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
-    files: dict[str, str] = {}
-    for lang, code in re.findall(r"^```(python|yaml)\n(.*?)^```", section, re.S | re.M):
-        if lang == "python":
-            found = re.search(r"""(?:dag_args\(|dag_id=)\s*["']([A-Za-z0-9_]+)["']""", code)
-            assert found, f"README Python example without a DAG id:\n{code}"
-            files[f"{found.group(1)}.py"] = code
-        else:
-            (dag_id,) = yaml.safe_load(code)
-            files[f"pipelines/{dag_id}.yaml"] = code
-    return files
-
-
-def folder_with(tmp_path: Path, files: dict[str, str]) -> Path:
-    """A copy of dags/ with these files added (none may replace a shipped file)."""
-    folder = tmp_path / "dags"
-    shutil.copytree(paths.DAGS_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    for name, content in files.items():
-        assert not (folder / name).exists(), f"{name}: a README example would replace a shipped file"
-        (folder / name).write_text(content)
-    return folder
+from tests.support.readme_examples import folder_with, readme_examples
 
 
 def run_folder_checks(folder: Path, *pytest_args: str) -> subprocess.CompletedProcess:
@@ -97,8 +66,8 @@ def test_a_broken_example_fails_the_same_checks(tmp_path: Path, platform_envs) -
     """The checks can fail: the Python example without its doc_md fails the `doc` rule's test; with
     a Secret that values/kind.yaml does not allow (what the README says not to do) it does not
     import there. (In-process: the same test functions, on a folder with the broken file.)"""
-    from tests.dags.test_dag_import import test_dag_file_imports
-    from tests.dags.test_policies import test_every_dag_is_documented
+    from tests.dags.policy import check_documented as test_every_dag_is_documented
+    from tests.support.platform_env import check_dag_file_imports as test_dag_file_imports
     from tests.support.platform_env import load_dagbag
 
     py, no_doc = _broken((r"    doc_md=__doc__,[^\n]*\n", ""))

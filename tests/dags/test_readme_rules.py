@@ -3,28 +3,14 @@ dags/README.md ("Rules `make test-dags` checks"), and has a test that enforces i
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 
 from tests.dags import policy
+from tests.dags.policy import rule_uses
 
 HERE = Path(__file__).resolve().parent
-
-
-def rule_uses() -> dict[str, list[str]]:
-    """Rule id -> the tests of tests/dags marked with it (`@rule("<id>", ...)`)."""
-    uses: dict[str, list[str]] = {}
-    for path in sorted(HERE.glob("test_*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not isinstance(node, ast.FunctionDef):
-                continue
-            for deco in node.decorator_list:
-                if isinstance(deco, ast.Call) and getattr(deco.func, "id", None) == "rule":
-                    for arg in deco.args:
-                        uses.setdefault(arg.value, []).append(f"{path.name}::{node.name}")
-    return uses
 
 
 def test_the_readme_lists_every_rule_and_no_other() -> None:

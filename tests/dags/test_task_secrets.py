@@ -69,7 +69,6 @@ def test_pod_build_refuses_a_reference_outside_the_allow_list(platform_envs) -> 
     """Defence in depth: a DAG whose Param does not restrict the references still cannot build the pod."""
     import pendulum
     from airflow.sdk import DAG, Param
-    from mlops_platform.common import dag_defaults
     from mlops_platform.config import load_platform
     from mlops_platform.pods import pod_task
 
@@ -82,7 +81,7 @@ def test_pod_build_refuses_a_reference_outside_the_allow_list(platform_envs) -> 
             start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
             params={"secrets": Param({}, type="object")},
             render_template_as_native_obj=True,
-            user_defined_filters=dag_defaults()["user_defined_filters"],
+            user_defined_filters=cfg.dag_defaults()["user_defined_filters"],
         ) as dag:
             task = pod_task("t", ["true"], profile="cpu", cfg=cfg, secret_env="{{ params.secrets }}")
         build_pod(dag, task, conf={"secrets": {"TOKEN": "hf-token/token"}}, run_id=RUN_ID)

@@ -13,12 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.dags.test_dag_import import expected_dags
 from tests.support import paths
 from tests.support.airflow_pods import build_pod
-from tests.support.platform_env import load_dagbag
+from tests.support.platform_env import YAML_LOADER_FILE, expected_dags, load_dagbag, loader_folder
 
-LOADER = "yaml_pipelines.py"
 RUN_ID = "manual__2026-03-04T05:06:07.890123+00:00"
 
 
@@ -179,21 +177,12 @@ BAD_FILES = {
 }
 
 
-def _loader_folder(tmp_path: Path, files: dict[str, str]) -> Path:
-    folder = tmp_path / "dags"
-    (folder / "pipelines").mkdir(parents=True)
-    shutil.copy(paths.DAGS_DIR / LOADER, folder / LOADER)
-    for name, text in files.items():
-        (folder / "pipelines" / name).write_text(text)
-    return folder
-
-
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_a_bad_file_is_an_import_error_naming_file_task_and_key(case, tmp_path, platform_envs) -> None:
     text, expected = BAD_FILES[case]
     good = _pipeline("good", "step:\n" + GOOD_TASK)
-    folder = _loader_folder(tmp_path, {"bad.yaml": text, "good.yaml": good})
-    bag = load_dagbag(folder / LOADER, platform_envs["kind"])
+    folder = loader_folder(tmp_path, {"bad.yaml": text, "good.yaml": good})
+    bag = load_dagbag(folder / YAML_LOADER_FILE, platform_envs["kind"])
     (error,) = bag.import_errors.values()
     assert error.startswith("YamlPipelineError: pipelines/bad.yaml: "), error
     for part in expected:
@@ -202,9 +191,9 @@ def test_a_bad_file_is_an_import_error_naming_file_task_and_key(case, tmp_path, 
 
 
 def test_a_dag_id_of_a_python_file_is_refused(tmp_path, platform_envs) -> None:
-    folder = _loader_folder(tmp_path, {"ml_training.yaml": _pipeline("ml_training", "step:\n" + GOOD_TASK)})
+    folder = loader_folder(tmp_path, {"ml_training.yaml": _pipeline("ml_training", "step:\n" + GOOD_TASK)})
     (folder / "ml_training.py").write_text("# stands for the Python DAG file\n")
-    bag = load_dagbag(folder / LOADER, platform_envs["kind"])
+    bag = load_dagbag(folder / YAML_LOADER_FILE, platform_envs["kind"])
     (error,) = bag.import_errors.values()
     assert "pipelines/ml_training.yaml: key 'ml_training': the DAG id is already used by ml_training.py" in error
 
@@ -217,8 +206,8 @@ def test_bad_files_never_break_the_other_dags(tmp_path, platform_envs) -> None:
     (folder / "pipelines" / "bad_profile.yaml").write_text(BAD_FILES["unknown-profile"][0].replace("bad:", "bad_profile:"))
     (folder / "pipelines" / "bad_cycle.yaml").write_text(BAD_FILES["cycle"][0].replace("bad:", "bad_cycle:"))
     bag = load_dagbag(folder, platform_envs["production.example"])
-    assert list(bag.import_errors) == [str(folder / LOADER)] or [Path(k).name for k in bag.import_errors] == [
-        LOADER
+    assert list(bag.import_errors) == [str(folder / YAML_LOADER_FILE)] or [Path(k).name for k in bag.import_errors] == [
+        YAML_LOADER_FILE
     ]
     (error,) = bag.import_errors.values()
     assert "pipelines/bad_cycle.yaml: task 'b': key 'dependencies'" in error
@@ -230,7 +219,7 @@ def test_bad_files_never_break_the_other_dags(tmp_path, platform_envs) -> None:
 def test_a_new_yaml_file_is_covered_without_a_test_edit(tmp_path, platform_envs) -> None:
     """Discovery: a YAML file dropped into (a copy of) pipelines/ is expected, built and its pod
     built and validated like every other pod task (tests/dags/test_pods.py machinery)."""
-    from tests.dags.test_pods import _built_pods
+    from tests.dags.dag_tasks import built_pods as _built_pods
     from tests.support.k8s import restricted_violations, validate_objects
 
     folder = tmp_path / "dags"
@@ -256,7 +245,7 @@ def test_an_image_of_the_registry_and_a_secret_of_the_allow_list(tmp_path, platf
         "imaged",
         "step:\n" + GOOD_TASK + "      image: team/tool:1.4.2\n      secret_env: {HF_TOKEN: hf-token/token}\n",
     )
-    bag = load_dagbag(_loader_folder(tmp_path, {"imaged.yaml": text}) / LOADER, env)
+    bag = load_dagbag(loader_folder(tmp_path, {"imaged.yaml": text}) / YAML_LOADER_FILE, env)
     assert bag.import_errors == {}
     pod = _pod(env, bag.dags["imaged"], "step", {})
     (container,) = pod["spec"]["containers"]
@@ -274,9 +263,9 @@ def test_the_readme_yaml_example_builds(tmp_path, platform_envs) -> None:
     text = (paths.DAGS_DIR / "README.md").read_text()
     section = text.split("### YAML pipelines", 1)[1].split("\n## ", 1)[0]
     (example,) = re.findall(r"```yaml\n(.*?)```", section, re.S)
-    folder = _loader_folder(tmp_path, {"my_yaml_pipeline.yaml": example})
+    folder = loader_folder(tmp_path, {"my_yaml_pipeline.yaml": example})
     # production.example allows Secret hf-token/token (pipelines.secrets) used by the example.
-    bag = load_dagbag(folder / LOADER, platform_envs["production.example"])
+    bag = load_dagbag(folder / YAML_LOADER_FILE, platform_envs["production.example"])
     assert bag.import_errors == {}, bag.import_errors
     dag = bag.dags["my_yaml_pipeline"]
     assert {t.task_id: t.pool_slots for t in dag.tasks} == {"prepare": 1, "train": 1}
@@ -317,7 +306,7 @@ def test_the_loader_parses_without_dag_warnings_in_a_fresh_interpreter(platform_
         "import json, sys\n"
         f"sys.path.append({str(paths.DAGS_DIR)!r})\n"
         "from airflow.models.dagbag import DagBag\n"
-        f"bag = DagBag({str(paths.DAGS_DIR / LOADER)!r}, include_examples=False, safe_mode=False)\n"
+        f"bag = DagBag({str(paths.DAGS_DIR / YAML_LOADER_FILE)!r}, include_examples=False, safe_mode=False)\n"
         "print(json.dumps({'dags': sorted(bag.dags), 'errors': bag.import_errors,\n"
         "                  'warnings': {k: list(map(str, v)) for k, v in bag.captured_warnings.items()}}))\n"
     )

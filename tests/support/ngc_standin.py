@@ -1,7 +1,7 @@
 """A STAND-IN for NVIDIA's NGC token service and Base Command Platform job API, on 127.0.0.1.
 
 NVIDIA's cloud cannot be reached from the test machines. This server answers exactly the
-requests mlops_platform.basecommand sends (its module docstring has the table, with sources),
+requests mlops_platform.basecommand.client sends (its module docstring has the table, with sources),
 with the paths and response shapes taken from NVIDIA's own client code:
 
 - token exchange `GET /token?service=ngc&scope=group/ngc:<org>[&scope=group/ngc:<org>/<team>]`,
@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -345,3 +346,26 @@ class NgcStandin:
     def __exit__(self, *exc: Any) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def write_basecommand(directory: Path, **overrides: Any) -> Path:
+    """A basecommand.json enabling the backend against this stand-in (org, ACE, instance types), with
+    the chart's basecommand.schema.json beside it, as the chart ships them in the platform ConfigMap."""
+    from tests.support import paths
+
+    doc = {
+        "enabled": True,
+        "connId": "ngc_basecommand",
+        "defaultBackend": "kubernetes",
+        "org": ORG,
+        "ace": ACE,
+        "image": f"{ORG}/trainer:1.0",
+        "instanceTypes": INSTANCE_TYPES,
+        "timeLimitSeconds": 600,
+        "pollSeconds": 1,
+        **overrides,
+    }
+    (directory / "basecommand.json").write_text(json.dumps(doc))
+    schema = paths.CHART_DIR / "files" / "basecommand.schema.json"
+    (directory / schema.name).write_text(schema.read_text(encoding="utf-8"))
+    return directory

@@ -77,6 +77,35 @@ ENVIRONMENT_FILES = environment_files()
 ENVIRONMENTS = tuple(ENVIRONMENT_FILES)
 DAG_FOLDER = dag_folder()
 DAG_FILES = sorted(p for p in DAG_FOLDER.glob("*.py"))
+
+# The DAG file that builds one DAG per YAML file of pipelines/ (mlops_platform/yaml_pipelines.py).
+YAML_LOADER = "yaml_pipelines"
+YAML_LOADER_FILE = YAML_LOADER + ".py"
+
+
+def loader_folder(tmp_path: Path, files: dict[str, str]) -> Path:
+    """A DAG folder holding only the YAML loader and these files of pipelines/ (name -> text)."""
+    import shutil
+
+    folder = tmp_path / "dags"
+    (folder / "pipelines").mkdir(parents=True)
+    shutil.copy(paths.DAGS_DIR / YAML_LOADER_FILE, folder / YAML_LOADER_FILE)
+    for name, text in files.items():
+        (folder / "pipelines" / name).write_text(text)
+    return folder
+
+
+def yaml_dags(dag_dir: Path = DAG_FOLDER) -> set[str]:
+    from mlops_platform.yaml_pipelines import pipeline_files
+
+    return {p.stem for p in pipeline_files(dag_dir)}
+
+
+def expected_dags(dag_dir: Path = DAG_FOLDER) -> set[str]:
+    """The DAG ids the folder should produce, discovered rather than listed: one DAG per
+    `*.py` file of the DAG folder, named like the file, and one per YAML file of `pipelines/`,
+    named like that file (adding a pipeline needs no test edit)."""
+    return ({p.stem for p in sorted(dag_dir.glob("*.py"))} - {YAML_LOADER}) | yaml_dags(dag_dir)
 RELEASE = "mlops"
 NAMESPACE = "mlops"
 
@@ -184,3 +213,14 @@ def load_dagbag(dag_file: Path | str, env: PlatformEnv) -> Any:
 
     with env.active():
         return DagBag(dag_folder=str(dag_file), include_examples=False, safe_mode=False)
+
+
+def check_dag_file_imports(dag_file: Path, env: PlatformEnv) -> None:
+    """The `imports` and `one-dag-per-file` rules for one DAG file in one environment."""
+    bag = load_dagbag(dag_file, env)
+    assert bag.import_errors == {}, "\n".join(bag.import_errors.values())
+    if dag_file.stem == YAML_LOADER:
+        assert set(bag.dags) == yaml_dags(), "one DAG per YAML pipeline file, named like it"
+        return
+    assert len(bag.dags) == 1, f"{dag_file.name}: one DAG per file, got {sorted(bag.dags)}"
+    assert next(iter(bag.dags)) == dag_file.stem, "the DAG id is the file name"

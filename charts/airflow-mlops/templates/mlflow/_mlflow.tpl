@@ -1,8 +1,23 @@
 {{/*
-Helpers of the MLflow tracking server. The tracking URI helper
-(`airflow-mlops.mlflow.trackingUri`) and the image helper (`airflow-mlops.images.mlflow`)
-live in templates/platform/_platform.tpl.
+Helpers of the MLflow tracking server: its name, image, tracking URI and service account.
 */}}
+
+{{/* The MLflow image (`mlflow.image.{repository,tag}`, prefixed with images.prefix). */}}
+{{- define "airflow-mlops.images.mlflow" -}}
+{{- include "airflow-mlops.image" (list . .Values.mlflow.image.repository .Values.mlflow.image.tag) }}
+{{- end }}
+
+{{/*
+MLflow tracking URI seen by Airflow and task pods: the chart's MLflow Service, or
+`mlflow.externalTrackingUri` when MLflow is disabled.
+*/}}
+{{- define "airflow-mlops.mlflow.trackingUri" -}}
+{{- if .Values.mlflow.enabled }}
+{{- printf "http://%s.%s.svc.cluster.local:%v" (include "airflow-mlops.componentName" (list . "mlflow")) .Release.Namespace .Values.mlflow.service.port }}
+{{- else }}
+{{- .Values.mlflow.externalTrackingUri }}
+{{- end }}
+{{- end }}
 
 {{- define "airflow-mlops.mlflow.name" -}}
 {{- include "airflow-mlops.componentName" (list . "mlflow") }}

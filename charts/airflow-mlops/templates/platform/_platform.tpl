@@ -1,5 +1,7 @@
 {{/*
-Helpers of the platform layer (platform.json, pod templates, images, storage, RBAC).
+Helpers of the platform layer: the two mounted ConfigMaps, images, the task namespace, the
+profiles' GPU maximum and platform.json / basecommand.json. Each component's own helpers are in
+its folder (_mlflow.tpl, _registry.tpl, _pools.tpl, _storage.tpl, ...).
 Every helper is prefixed `airflow-mlops.`.
 */}}
 
@@ -43,56 +45,9 @@ Usage: include "airflow-mlops.image" (list . "trainer" "0.1.0")
 {{- include "airflow-mlops.image" (list . .Values.images.trainer.repository .Values.images.trainer.tag) }}
 {{- end }}
 
-{{/*
-The MLflow image. The MLflow component owns `mlflow.image.{repository,tag}`; read with dig
-and defaults so this works before (or without) those keys.
-*/}}
-{{- define "airflow-mlops.images.mlflow" -}}
-{{- $repository := dig "image" "repository" "mlflow" (.Values.mlflow | default dict) }}
-{{- $tag := dig "image" "tag" .Chart.Version (.Values.mlflow | default dict) }}
-{{- include "airflow-mlops.image" (list . $repository $tag) }}
-{{- end }}
-
-{{/*
-MLflow tracking URI seen by Airflow and task pods. Reads `mlflow.enabled` (default true),
-`mlflow.service.port` (default 5000) and `mlflow.externalTrackingUri` (used when MLflow is
-disabled) with dig, so it works before the mlflow keys exist.
-*/}}
-{{- define "airflow-mlops.mlflow.trackingUri" -}}
-{{- $mlflow := .Values.mlflow | default dict }}
-{{- if dig "enabled" true $mlflow }}
-{{- printf "http://%s.%s.svc.cluster.local:%v" (include "airflow-mlops.componentName" (list . "mlflow")) .Release.Namespace (dig "service" "port" 5000 $mlflow) }}
-{{- else }}
-{{- dig "externalTrackingUri" "" $mlflow }}
-{{- end }}
-{{- end }}
-
 {{/* Namespace of the task pods (default: the release namespace). */}}
 {{- define "airflow-mlops.tasks.namespace" -}}
 {{- default .Release.Namespace .Values.tasks.namespace }}
-{{- end }}
-
-{{/* Name of the registry pull secret (rendered by us, or the user's existing one). */}}
-{{- define "airflow-mlops.registry.secretName" -}}
-{{- if .Values.registry.existingSecret }}
-{{- .Values.registry.existingSecret }}
-{{- else }}
-{{- default (include "airflow-mlops.componentName" (list . "registry")) .Values.registry.secretName }}
-{{- end }}
-{{- end }}
-
-{{/* Claims: workspace (shared run directories) and datasets (NFS). */}}
-{{- define "airflow-mlops.workspace.claimName" -}}
-{{- default (include "airflow-mlops.componentName" (list . "workspace")) .Values.storage.workspace.existingClaim }}
-{{- end }}
-
-{{- define "airflow-mlops.datasets.claimName" -}}
-{{- include "airflow-mlops.componentName" (list . "datasets") }}
-{{- end }}
-
-{{- define "airflow-mlops.datasets.pvName" -}}
-{{- /* PersistentVolumes are cluster-scoped: the namespace keeps two releases apart. */ -}}
-{{- printf "%s-%s" .Release.Namespace (include "airflow-mlops.datasets.claimName" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
 {{/* The largest GPU count of all profiles (0 without GPU profiles). */}}
@@ -106,15 +61,6 @@ disabled) with dig, so it works before the mlflow keys exist.
 {{- $max }}
 {{- end }}
 
-{{/* The GPU pool entry of pools.items (empty dict when absent). Output: JSON. */}}
-{{- define "airflow-mlops.pools.gpuPool" -}}
-{{- $found := dict }}
-{{- range .Values.pools.items }}
-{{- if eq .name $.Values.pools.gpuPool }}{{- $found = . }}{{- end }}
-{{- end }}
-{{- toJson $found }}
-{{- end }}
-
 {{/*
 The platform configuration rendered as JSON (platform.json). Keys are documented in
 charts/airflow-mlops/README.md and typed in files/platform.schema.json.
@@ -122,7 +68,7 @@ charts/airflow-mlops/README.md and typed in files/platform.schema.json.
 {{/* pipelines.secrets as {name: [keys]} (platform.json taskSecrets). Output: JSON. */}}
 {{- define "airflow-mlops.pipelines.taskSecrets" -}}
 {{- $out := dict }}
-{{- range (dig "secrets" list (.Values.pipelines | default dict)) }}
+{{- range .Values.pipelines.secrets }}
 {{- $_ := set $out .name .keys }}
 {{- end }}
 {{- toJson $out }}
@@ -142,18 +88,17 @@ charts/airflow-mlops/README.md and typed in files/platform.schema.json.
 {{- $_ := set $registry "pullSecret" (include "airflow-mlops.registry.secretName" .) }}
 {{- end }}
 {{- $gpuPool := include "airflow-mlops.pools.gpuPool" . | fromJson }}
-{{- $mlflow := .Values.mlflow | default dict }}
-{{- $serving := .Values.serving | default dict }}
+{{- $serving := .Values.serving }}
 {{- $servingCfg := dict
-  "enabled" (dig "enabled" false $serving)
+  "enabled" $serving.enabled
   "namespace" (include "airflow-mlops.serving.namespace" .)
-  "domain" (dig "domain" "" $serving)
-  "ingressClassName" (dig "ingressClassName" "" $serving)
-  "tls" (dig "tls" "enabled" false $serving)
+  "domain" $serving.domain
+  "ingressClassName" $serving.ingressClassName
+  "tls" $serving.tls.enabled
   "tlsSecretName" (include "airflow-mlops.serving.tlsSecretName" .)
   "ingressAnnotations" (include "airflow-mlops.serving.ingressAnnotations" . | fromJson)
   "image" (include "airflow-mlops.images.mlflow" .)
-  "deploymentTemplateFile" (ternary (printf "%s/serving-deployment.yaml" (include "airflow-mlops.platformDir" .)) nil (dig "enabled" false $serving))
+  "deploymentTemplateFile" (ternary (printf "%s/serving-deployment.yaml" (include "airflow-mlops.platformDir" .)) nil $serving.enabled)
 }}
 {{- $cfg := dict
   "schemaVersion" 1
@@ -183,14 +128,14 @@ charts/airflow-mlops/README.md and typed in files/platform.schema.json.
     "mountPath" "/data"
     "readOnly" .Values.storage.nfs.readOnly)
   "serving" $servingCfg
-  "schedules" (dig "schedules" dict (.Values.pipelines | default dict))
+  "schedules" .Values.pipelines.schedules
   "taskSecrets" (include "airflow-mlops.pipelines.taskSecrets" . | fromJson)
   "alerts" (dict
-    "webhook" (dict "connId" ((dig "alerts" "webhook" "connId" "" (.Values.pipelines | default dict)) | default nil))
+    "webhook" (dict "connId" (.Values.pipelines.alerts.webhook.connId | default nil))
     "smtp" (dict
-      "connId" ((dig "alerts" "smtp" "connId" "" (.Values.pipelines | default dict)) | default nil)
-      "to" (dig "alerts" "smtp" "to" list (.Values.pipelines | default dict))
-      "from" ((dig "alerts" "smtp" "from" "" (.Values.pipelines | default dict)) | default nil)))
+      "connId" (.Values.pipelines.alerts.smtp.connId | default nil)
+      "to" .Values.pipelines.alerts.smtp.to
+      "from" (.Values.pipelines.alerts.smtp.from | default nil)))
 -}}
 {{- toPrettyJson $cfg }}
 {{- end }}

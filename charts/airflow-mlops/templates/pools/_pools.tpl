@@ -18,3 +18,12 @@
 {{- include "airflow-mlops.componentName" (list . (printf "pools-%s" $hash)) }}
 {{- end }}
 {{- end }}
+
+{{/* The GPU pool entry of pools.items (empty dict when absent). Output: JSON. */}}
+{{- define "airflow-mlops.pools.gpuPool" -}}
+{{- $found := dict }}
+{{- range .Values.pools.items }}
+{{- if eq .name $.Values.pools.gpuPool }}{{- $found = . }}{{- end }}
+{{- end }}
+{{- toJson $found }}
+{{- end }}

@@ -21,3 +21,12 @@ metadata:
 data:
   .dockerconfigjson: {{ dict "auths" (dict $r.server $entry) | toJson | b64enc }}
 {{- end }}
+
+{{/* Name of the registry pull secret (rendered by us, or the user's existing one). */}}
+{{- define "airflow-mlops.registry.secretName" -}}
+{{- if .Values.registry.existingSecret }}
+{{- .Values.registry.existingSecret }}
+{{- else }}
+{{- default (include "airflow-mlops.componentName" (list . "registry")) .Values.registry.secretName }}
+{{- end }}
+{{- end }}

@@ -43,26 +43,29 @@ from airflow.exceptions import AirflowException, AirflowFailException
 from airflow.sdk import BaseOperator
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from .basecommand import (
+from ..templates import check_operator_fields
+from .client import (
     DEFAULT_CONN_ID,
-    DEFAULT_RESULT_DIR,
     KILLED_STATES,
     STATES_BEFORE_RUNNING,
     SUCCESS_STATES,
     TERMINAL_STATES,
     BaseCommandClient,
-    BaseCommandConfigError,
-    BaseCommandError,
     DatasetAmbiguous,
     DatasetNotFound,
     NgcCredentials,
     RetryPolicy,
+    job_status,
+)
+from .settings import BaseCommandSettings, job_settings
+from .spec import (
+    DEFAULT_RESULT_DIR,
+    BaseCommandConfigError,
+    BaseCommandError,
     job_name,
     job_spec,
-    job_status,
     parse_result,
 )
-from .templates import check_operator_fields
 
 # Extra time a job may spend queued/starting before the trigger gives up on it.
 DEFAULT_QUEUE_TIMEOUT = 3600
@@ -462,3 +465,9 @@ class BaseCommandJobOperator(BaseOperator):
             self.log.info("Base Command job %s killed", self.job_id)
         except BaseCommandError as exc:
             self.log.error("Base Command job %s: kill failed: %s", self.job_id, exc)
+
+
+def basecommand_job(task_id: str, bc: BaseCommandSettings, **kwargs: Any) -> BaseCommandJobOperator:
+    """A BaseCommandJobOperator with the chart's settings (instance types, ACE, connection, org,
+    team, poll interval); `kwargs` give the job (image, command, profile, ...)."""
+    return BaseCommandJobOperator(task_id=task_id, **job_settings(bc), **kwargs)
