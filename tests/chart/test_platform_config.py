@@ -114,7 +114,7 @@ def test_schema_rejects_a_wrong_file() -> None:
 
 
 @pytest.mark.skipif(
-    "mlflow" not in json.loads((paths.CHART_DIR / "values.schema.json").read_text())["properties"],
+    "mlflow" not in json.loads((paths.CHART_DIR / "files" / "values.schema.json").read_text())["properties"],
     reason="the mlflow values (issue 4) have not landed yet",
 )
 def test_external_tracking_uri_when_mlflow_is_disabled() -> None:
