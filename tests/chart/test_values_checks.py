@@ -102,14 +102,22 @@ def test_every_refusal_of_a_render_is_reported_at_once() -> None:
     values: dict[str, Any] = {}
     for _, case, _ in cases:
         values = merge(values, case)
-    values = merge(values, {"images": {"trainer": {"tag": "latest"}}, "mlflow": {"backendStore": {"type": "sqlite"}}})
+    values = merge(values, {"mlflow": {"backendStore": {"type": "sqlite"}}})
     message = refusal(values)
     found = problems(message)
     assert PROBLEMS_RE.search(message).group(1) == str(len(found))
-    # the six silent mistakes, the tag, sqlite
-    assert len(found) == len(cases) + 2, "\n".join(found)
+    # the six silent mistakes, sqlite
+    assert len(found) == len(cases) + 1, "\n".join(found)
     for _, _, expected in cases:
         assert any(expected in p for p in found), expected
+    # refusals of the values' schema (here two) come first and alone: the other checks read
+    # values of the types the schema guarantees
+    values = merge(values, {"images": {"trainer": {"tag": "latest"}}, "pools": {"gpuMaxWaitSeconds": "1h"}})
+    message = refusal(values)
+    found = problems(message)
+    assert PROBLEMS_RE.search(message).group(1) == "2", message
+    assert found[0].startswith('images.trainer.tag="latest" is refused. Allowed: a fixed tag'), found
+    assert found[1] == 'pools.gpuMaxWaitSeconds="1h" is a string. Allowed: a whole number.', found
 
 
 def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
