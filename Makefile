@@ -222,9 +222,9 @@ IMAGES_CACHE ?= $(REPO)/.cache/images
 export IMAGES_CACHE
 
 # The values files of a release (several: helm's order) name the images: `make images` tags each
-# build with the name the chart renders for it, `make push` pushes exactly those names.
-VALUES ?= values/kind.yaml
-VALUES_ARGS = $(foreach v,$(VALUES),--values $(v))
+# build with the name the chart renders for it, `make push` pushes exactly those names. The default
+# stays here: a global `VALUES ?=` would make every `make test-dags` check kind.yaml only.
+VALUES_ARGS = $(foreach v,$(or $(VALUES),values/kind.yaml),--values $(v))
 
 .PHONY: images
 images: deps venv ## docker build the images the values name, tagged as the chart names them: make images VALUES=values/production.yaml [IMAGES="trainer mlflow"] (default values/kind.yaml); prints build time, size, base

@@ -295,8 +295,8 @@ def test_role_binding_binds_the_airflow_service_accounts() -> None:
             with_serving(models=[{"name": "iris", "modelUri": "models:/iris@champion", "profile": "gpu-3"}]),
             'profile "gpu-3" is not defined',
         ),
-        (with_serving(models=[{"name": "Iris_1", "modelUri": "models:/x@y"}]), "/serving/models/0/name"),
-        (with_serving(models=[{"name": "iris", "modelUri": "iris"}]), "/serving/models/0/modelUri"),
+        (with_serving(models=[{"name": "Iris_1", "modelUri": "models:/x@y"}]), "serving.models[0].name"),
+        (with_serving(models=[{"name": "iris", "modelUri": "iris"}]), "serving.models[0].modelUri"),
         (with_serving(unknown=True), "unknown"),
     ],
     ids=[

@@ -103,14 +103,22 @@ def test_every_refusal_of_a_render_is_reported_at_once() -> None:
     values: dict[str, Any] = {}
     for _, case, _ in cases:
         values = merge(values, case)
-    values = merge(values, {"images": {"trainer": {"tag": "latest"}}, "mlflow": {"backendStore": {"type": "sqlite"}}})
+    values = merge(values, {"mlflow": {"backendStore": {"type": "sqlite"}}})
     message = refusal(values)
     found = problems(message)
     assert PROBLEMS_RE.search(message).group(1) == str(len(found))
-    # the six silent mistakes, the tag, sqlite
-    assert len(found) == len(cases) + 2, "\n".join(found)
+    # the six silent mistakes, sqlite
+    assert len(found) == len(cases) + 1, "\n".join(found)
     for _, _, expected in cases:
         assert any(expected in p for p in found), expected
+    # refusals of the values' schema (here two) come first and alone: the other checks read
+    # values of the types the schema guarantees
+    values = merge(values, {"images": {"trainer": {"tag": "latest"}}, "pools": {"gpuMaxWaitSeconds": "1h"}})
+    message = refusal(values)
+    found = problems(message)
+    assert PROBLEMS_RE.search(message).group(1) == "2", message
+    assert found[0].startswith('images.trainer.tag="latest" is refused. Allowed: a fixed tag'), found
+    assert found[1] == 'pools.gpuMaxWaitSeconds="1h" is a string. Allowed: a whole number.', found
 
 
 # --- the good neighbours -----------------------------------------------------------------------------
@@ -155,14 +163,14 @@ def test_cpu_profile_with_gpus_is_refused() -> None:
 
 
 def test_every_ingress_host_is_checked_ours_too() -> None:
-    """Our MLflow Ingress's host is refused by values.schema.json first; without the schema (helm
-    --skip-schema-validation) the render-time check still reads it back from the Ingress."""
+    """Our MLflow Ingress's host is a rule of the values' schema, which the chart applies itself
+    (so helm's --skip-schema-validation does not skip it): refused as a sentence naming the key."""
     from tests.support.helm import helm_template
 
     values = {"mlflow": {"ingress": {"enabled": True, "host": "MLflow.example.com"}}}
     with pytest.raises(HelmError) as excinfo:
         helm_template(values=values, extra_args=["--skip-schema-validation"])
-    assert 'ingress host "MLflow.example.com" (Ingress test-airflow-mlops-mlflow, from templates/mlflow/mlflow-ingress.yaml)' in str(excinfo.value)
+    assert 'mlflow.ingress.host="MLflow.example.com" is not of the allowed form. Allowed: empty, or a DNS name' in str(excinfo.value)
     # the official chart's tls hosts too
     message = refusal({"airflow": {"ingress": {"apiServer": {"enabled": True, "hosts": [
         {"name": "airflow.example.com", "tls": {"enabled": True, "secretName": "t"}}, {"name": "airflow.example.com:443"}]}}}})

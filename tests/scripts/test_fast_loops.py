@@ -84,6 +84,21 @@ def test_fast_loops_need_nothing_of_make_tools(target: str) -> None:
         assert word not in dry, f"make -n {target} runs {word}:\n{dry}"
 
 
+def test_make_test_dags_checks_the_repository_unless_told_otherwise() -> None:
+    """`make test-dags` alone runs every DAG test (MLOPS_DAG_VALUES empty), not only the folder
+    rules against the images targets' default values file; VALUES= still reaches it, and
+    `make images`/`make push` keep their default values/kind.yaml."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VALUES", "DAGS")}
+
+    def dry(*args: str) -> str:
+        return subprocess.run(["make", "-n", *args], cwd=paths.REPO, capture_output=True, text=True, env=env).stdout
+
+    assert 'MLOPS_DAG_VALUES=""' in dry("test-dags"), dry("test-dags")
+    assert 'MLOPS_DAG_VALUES="values/production.example.yaml"' in dry("test-dags", "VALUES=values/production.example.yaml")
+    assert "--values values/kind.yaml" in dry("images")
+    assert "--values a.yaml --values b.yaml" in dry("push", "VALUES=a.yaml b.yaml")
+
+
 def test_the_prerequisite_reader_sees_a_build() -> None:
     """It can fail: `make test-cluster` does depend on tools (the control plane)."""
     assert "tools" in _prerequisites("test-cluster")

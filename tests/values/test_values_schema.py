@@ -13,7 +13,7 @@ import yaml
 from tests.support import paths
 from tests.support.helm import HelmError, render_chart
 
-SCHEMA = json.loads((paths.CHART_DIR / "values.schema.json").read_text())
+SCHEMA = json.loads((paths.CHART_DIR / "files" / "values.schema.json").read_text())
 DEFAULTS = yaml.safe_load((paths.CHART_DIR / "values.yaml").read_text())
 
 

@@ -8,7 +8,7 @@ misspelt key is refused at render instead of being dropped. A few rules the Open
 not carry are added (enums of operators and effects, label key/value, quantity and resource-name
 patterns).
 
-    python tools/schema/k8s_definitions.py           # rewrite "definitions" in values.schema.json
+    python tools/schema/k8s_definitions.py           # rewrite "definitions" in files/values.schema.json
     python tools/schema/k8s_definitions.py --check   # exit 1 when they differ (tests run this)
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMA_FILE = REPO / "charts" / "airflow-mlops" / "values.schema.json"
+SCHEMA_FILE = REPO / "charts" / "airflow-mlops" / "files" / "values.schema.json"
 KUBE_VERSION = "1.33.0"  # the oldest version the chart supports (Chart.yaml kubeVersion)
 
 ROOTS = [
@@ -47,6 +47,24 @@ LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
 QUANTITY = r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|[KMGTPE]i|[mkMGTPE])?$"
 RESOURCE_NAME = rf"^({DNS_SUBDOMAIN}/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+# What each rule allows, in words: the refusal's sentence (templates/checks/_schema.tpl).
+LABEL_KEY_WORDS = (
+    "an optional DNS subdomain and '/', then a name of at most 63 letters, digits, '-', '_' or '.' "
+    "that starts and ends with a letter or digit (for example kubernetes.io/hostname)"
+)
+WORDS = {
+    "quantity": "a non-negative Kubernetes quantity: a number with an optional suffix m, k, M, G, T, P, E "
+    "or Ki, Mi, Gi, Ti, Pi, Ei and no spaces (for example 500m, 2, 1.5, 512Mi, 4Gi)",
+    "toleration_key": f"empty, or a label key: {LABEL_KEY_WORDS}",
+    "label_key": f"a label key: {LABEL_KEY_WORDS}",
+    "label_value": "a label value: empty, or at most 63 letters, digits, '-', '_' and '.', starting and "
+    "ending with a letter or digit",
+    "match_labels": f"label keys ({LABEL_KEY_WORDS}) with label values as strings",
+    "resource_names": "resource names such as cpu, memory, ephemeral-storage or nvidia.com/gpu (an optional "
+    "DNS subdomain and '/', then letters, digits, '-', '_' and '.')",
+    "env_name": "an environment variable name: letters, digits, '_', '-' and '.', not starting with a digit",
+    "int_or_string": "a whole number or a string (a port: a number such as 8080 or a name such as http)",
+}
 
 PREFIXES = {
     "io.k8s.api.": "",
@@ -100,28 +118,37 @@ def _tighten(defs: dict[str, Any]) -> None:
     defs[short("io.k8s.apimachinery.pkg.api.resource.Quantity")] = {
         "type": ["string", "number"],
         "pattern": QUANTITY,
+        "patternErrorMessage": WORDS["quantity"],
         "minimum": 0,
     }
+    defs[short("io.k8s.apimachinery.pkg.util.intstr.IntOrString")]["errorMessage"] = WORDS["int_or_string"]
     tol = defs["k8s.core.v1.Toleration"]["properties"]
     tol["operator"]["enum"] = ["Exists", "Equal", None]
     tol["effect"]["enum"] = ["", "NoSchedule", "PreferNoSchedule", "NoExecute", None]
     tol["key"]["pattern"] = rf"^(|({DNS_SUBDOMAIN}/)?{LABEL_NAME})$"
+    tol["key"]["patternErrorMessage"] = WORDS["toleration_key"]
     nsr = defs["k8s.core.v1.NodeSelectorRequirement"]["properties"]
     nsr["operator"]["enum"] = ["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]
     nsr["key"]["pattern"] = LABEL_KEY
+    nsr["key"]["patternErrorMessage"] = WORDS["label_key"]
     lsr = defs["k8s.meta.v1.LabelSelectorRequirement"]["properties"]
     lsr["operator"]["enum"] = ["In", "NotIn", "Exists", "DoesNotExist"]
     lsr["key"]["pattern"] = LABEL_KEY
+    lsr["key"]["patternErrorMessage"] = WORDS["label_key"]
     ml = defs["k8s.meta.v1.LabelSelector"]["properties"]["matchLabels"]
-    # patternProperties + additionalProperties false (not propertyNames): helm's error then
-    # names the map ("at '/x/matchLabels': additional properties 'bad key' not allowed").
-    ml["patternProperties"] = {LABEL_KEY: {"type": "string", "pattern": LABEL_VALUE}}
+    # patternProperties + additionalProperties false: an unknown key is refused naming the map
+    ml["patternProperties"] = {
+        LABEL_KEY: {"type": "string", "pattern": LABEL_VALUE, "patternErrorMessage": WORDS["label_value"]}
+    }
     ml["additionalProperties"] = False
+    ml["errorMessage"] = WORDS["match_labels"]
     rr = defs["k8s.core.v1.ResourceRequirements"]["properties"]
     for key in ("requests", "limits"):
         rr[key]["patternProperties"] = {RESOURCE_NAME: rr[key].pop("additionalProperties")}
         rr[key]["additionalProperties"] = False
+        rr[key]["errorMessage"] = WORDS["resource_names"]
     defs["k8s.core.v1.EnvVar"]["properties"]["name"]["pattern"] = ENV_NAME
+    defs["k8s.core.v1.EnvVar"]["properties"]["name"]["patternErrorMessage"] = WORDS["env_name"]
     for key in ("io.k8s.api.core.v1.PodSecurityContext", "io.k8s.api.core.v1.SecurityContext"):
         props = defs[short(key)]["properties"]
         for field in ("runAsUser", "runAsGroup"):

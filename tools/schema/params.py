@@ -31,7 +31,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "airflow-mlops"
 VALUES_FILE = CHART / "values.yaml"
-SCHEMA_FILE = CHART / "values.schema.json"
+SCHEMA_FILE = CHART / "files" / "values.schema.json"
 
 PARAM_RE = re.compile(r"^(?P<indent>\s*)## @param (?P<key>\S+)(?: \[(?P<mods>[^\]]*)\])?(?: (?P<desc>.*))?$")
 MISSING = object()

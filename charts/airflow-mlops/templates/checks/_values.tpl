@@ -1,7 +1,7 @@
 {{- /*
 Refuses unsafe or inconsistent values with a message naming the key and what is allowed.
-Prints one message per refusal (check-values.yaml collects them). Types and unknown keys are refused earlier by values.schema.json; the
-checks below repeat the type checks that matter (they also hold with --skip-schema-validation).
+Prints one message per refusal (check-values.yaml collects them). Types and unknown keys are refused earlier by files/values.schema.json (checks/_schema.tpl); the
+checks below repeat the type checks that matter.
 */ -}}
 {{- define "airflow-mlops.checks.values" }}
 {{- $V := .Values }}
