@@ -93,3 +93,31 @@ def test_object_defaults_in_the_readme_are_the_real_defaults() -> None:
     assert rows["`gpu.nodeSelector`"] == "`nvidia.com/gpu.present=true`"
     assert rows["`gpu.tolerations`"] == "`nvidia.com/gpu Exists NoSchedule`"
     assert rows["`profiles`"] == "`keys: cpu gpu-1 gpu-2 gpu-4 gpu-8`"
+
+
+ROOT_SCHEMA = json.loads((paths.CHART_DIR / "values.schema.json").read_text())
+ALLOWED_IN_ROOT = {"$schema", "$ref", "title", "description", "default", "examples", "deprecated",
+                   "properties", "patternProperties", "definitions", "$defs", "items", "additionalProperties"}
+
+
+def schema_nodes(node: dict, where: str = "$"):
+    """Every schema node of a schema (not the maps of property names)."""
+    yield where, node
+    for key in ("properties", "patternProperties", "definitions", "$defs"):
+        for name, sub in (node.get(key) or {}).items():
+            yield from schema_nodes(sub, f"{where}.{key}.{name}")
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            yield from schema_nodes(node[key], f"{where}.{key}")
+
+
+def test_the_chart_root_schema_documents_every_value_and_holds_no_rule() -> None:
+    """The root values.schema.json (editors, chart tools) is the annotations of files/values.schema.json:
+    a rule there would make helm refuse first, in its own words, instead of the chart's sentences."""
+    rules = {w: sorted(set(n) - ALLOWED_IN_ROOT) for w, n in schema_nodes(ROOT_SCHEMA) if set(n) - ALLOWED_IN_ROOT}
+    assert not rules, rules
+    full = {w for w, _ in schema_nodes(SCHEMA)}
+    root = {w for w, _ in schema_nodes(ROOT_SCHEMA)}
+    assert full == root, (sorted(full - root)[:5], sorted(root - full)[:5])
+    described = {w for w, n in schema_nodes(SCHEMA) if "description" in n}
+    assert described <= {w for w, n in schema_nodes(ROOT_SCHEMA) if "description" in n}

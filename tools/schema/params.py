@@ -9,6 +9,12 @@ description. From them and from the values themselves this tool writes:
   empty, a short summary of the real default (@bitnami/readme-generator-for-helm would
   otherwise print `{}`/`[]` in the README tables, whatever the value).
 
+It also writes the chart's root values.schema.json, the copy editors and chart tools read
+(yaml-language-server, Artifact Hub, `helm show`): the same properties, descriptions, defaults
+and references as files/values.schema.json, without any validation keyword. The chart applies
+files/values.schema.json itself (templates/checks/_schema.tpl), so that every refusal reads as
+a sentence; a rule in the root file would make helm refuse first, in its own words.
+
 The README tables are then generated from values.yaml by tools/readme/readme (`make docs`
 runs both). `--check` writes nothing and exits 1 listing every difference (tests and
 `make lint` run it).
@@ -32,6 +38,11 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "airflow-mlops"
 VALUES_FILE = CHART / "values.yaml"
 SCHEMA_FILE = CHART / "files" / "values.schema.json"
+ROOT_SCHEMA_FILE = CHART / "values.schema.json"
+# what the root copy keeps of each schema node; sub-schemas under these keys are projected too
+ANNOTATIONS = ("$schema", "$ref", "title", "description", "default", "examples", "deprecated")
+SUBSCHEMA_MAPS = ("properties", "patternProperties", "definitions", "$defs")
+SUBSCHEMAS = ("items", "additionalProperties")
 
 PARAM_RE = re.compile(r"^(?P<indent>\s*)## @param (?P<key>\S+)(?: \[(?P<mods>[^\]]*)\])?(?: (?P<desc>.*))?$")
 MISSING = object()
@@ -97,6 +108,30 @@ def schema_entry(schema: dict[str, Any], key: str) -> dict[str, Any] | None:
     return cur
 
 
+def annotations_only(node: Any) -> Any:
+    """The schema node without its validation keywords (see the module docstring)."""
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {k: node[k] for k in ANNOTATIONS if k in node}
+    for key in SUBSCHEMA_MAPS:
+        if isinstance(node.get(key), dict):
+            out[key] = {name: annotations_only(sub) for name, sub in node[key].items()}
+    for key in SUBSCHEMAS:
+        if isinstance(node.get(key), dict):
+            out[key] = annotations_only(node[key])
+    return out
+
+
+def root_schema(schema: dict[str, Any]) -> str:
+    root = annotations_only(schema)
+    root["description"] = (
+        "The airflow-mlops chart's values: properties, descriptions and defaults for editors and chart "
+        "tools. The rules live in files/values.schema.json, which the chart applies itself at render "
+        "time (every refusal reads as a sentence naming the key, the value and what is allowed)."
+    )
+    return json.dumps(root, indent=2) + "\n"
+
+
 def process(write: bool) -> list[str]:
     lines = VALUES_FILE.read_text().splitlines(keepends=True)
     values = yaml.safe_load("".join(lines))
@@ -129,9 +164,13 @@ def process(write: bool) -> list[str]:
         elif entry.get("description") != desc:
             problems.append(f"values.schema.json: {key}: description differs from the @param line")
             entry["description"] = desc
+    root = root_schema(schema)
+    if not ROOT_SCHEMA_FILE.is_file() or ROOT_SCHEMA_FILE.read_text() != root:
+        problems.append("values.schema.json (chart root): not the annotations of files/values.schema.json")
     if write:
         VALUES_FILE.write_text("".join(new_lines))
         SCHEMA_FILE.write_text(json.dumps(schema, indent=2) + "\n")
+        ROOT_SCHEMA_FILE.write_text(root)
     return problems
 
 
