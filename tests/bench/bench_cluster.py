@@ -32,7 +32,8 @@ the GPU-seconds of running pods integrated over the window in which work was que
 the cluster's GPUs times that window (a per-iteration sample, the older method, is printed
 beside it: it is biased upwards because a dip between two samples counts once). What can go
 wrong is measured: admitted pods that waited for a node (> 5 s), time-weighted. A watch that
-expires (410) is re-listed and counted; a watch that fails otherwise stops the bench.
+expires (410) is re-listed and counted, a broken stream is resumed from the last version seen
+(nothing is missed), and a watch that fails otherwise stops the bench.
 
 Figures, no assertions: the target (time-weighted GPU utilisation >= 90% while work is queued)
 is printed with the result.
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.nodes < 1 or args.pods < 1 or args.creators < 1:
         ap.error("--nodes, --pods and --creators must be positive")
 
+    import urllib3
     from kubernetes import watch
     from kubernetes.client.exceptions import ApiException
 
@@ -180,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         state: dict[str, dict] = {}
         done = threading.Event()
         watch_errors: list[BaseException] = []
-        relists = {"count": 0}
+        relists = {"count": 0, "resumed": 0}
 
         def record(pod, now: float) -> None:
             with lock:
@@ -206,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
                             record(ev["object"], time.monotonic())
                             if done.is_set():
                                 break
+                    except urllib3.exceptions.HTTPError:
+                        # the stream broke: resume from the last version seen (the API server replays)
+                        relists["resumed"] += 1
+                        continue
                     except ApiException as exc:
                         if exc.status != 410:
                             raise
@@ -296,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
               f"({len(samples)} samples, the older method: biased upwards)")
         print(f"admitted pods that waited > 5 s for a node: {len(waited)} ({wait_pod_seconds:.1f} pod-seconds in "
               f"the queued window; {wait_pod_seconds / max(1e-9, window_end - t0):.2f} pods waiting on average)")
-        print(f"watch re-lists after expiry: {relists['count']}; pod deletions that failed: {len(delete_errors)}"
+        print(f"watch re-lists after expiry: {relists['count']} (resumed after a broken stream: {relists['resumed']}); "
+              f"pod deletions that failed: {len(delete_errors)}"
               + (f" ({delete_errors[:3]})" if delete_errors else ""))
         met = util >= TARGET_UTILISATION
         print(f"target {'met' if met else 'NOT met'}; total bench time {time.monotonic() - started:.0f}s")

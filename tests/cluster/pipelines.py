@@ -173,9 +173,11 @@ class PodRecorder:
     """Watches the pods of a namespace (as the administrator) from a thread and keeps, per pod, its
     spec, node, GPU limit, the phases it went through and when, and whether it was deleted.
 
-    A watch that expires (410) is followed by a re-list whose pods are recorded, and one that
-    fails otherwise is resumed; either way events may have been missed in between, so each is
-    kept in ``gaps``: a test that concludes from the absence of an event (e.g. no pod was ever
+    A watch that ends or fails otherwise is resumed from the last resourceVersion it delivered,
+    so the API server replays what happened meanwhile: nothing is missed (kept in ``errors``, for
+    the record). A watch that expires (410: that version is gone) is followed by a re-list whose
+    pods are recorded; events between the two may have been missed, so each re-list is kept in
+    ``gaps``: a test that concludes from the absence of an event (e.g. no pod was ever
     Unschedulable) must first check that ``gaps`` is empty."""
 
     def __init__(self, api: client.ApiClient, namespace: str):
@@ -185,7 +187,8 @@ class PodRecorder:
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._watch: watch.Watch | None = None
-        self.gaps: list[str] = []  # every re-list or failed watch: events may be missing there
+        self.gaps: list[str] = []  # every re-list after an expired watch: events may be missing there
+        self.errors: list[str] = []  # watches that failed and were resumed from their last version
         self._rv = self.core.list_namespaced_pod(namespace).metadata.resource_version
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"pod-recorder-{namespace}")
         self._thread.start()
@@ -204,10 +207,10 @@ class PodRecorder:
                 if exc.status == 410:  # expired: re-list, recording what the list shows
                     self._relist(f"watch expired (410) at resourceVersion {self._rv}")
                 else:
-                    self.gaps.append(f"watch failed: {exc.status} {exc.reason}")
+                    self.errors.append(f"watch failed: {exc.status} {exc.reason}")
                     time.sleep(0.5)
-            except Exception as exc:  # noqa: BLE001 (kept in gaps; the watch resumes)
-                self.gaps.append(f"watch failed: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # noqa: BLE001 (kept in errors; the watch resumes from its version)
+                self.errors.append(f"watch failed: {type(exc).__name__}: {exc}")
                 time.sleep(0.5)
 
     def _relist(self, why: str) -> None:
