@@ -298,11 +298,28 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def _exited(pid: int, timeout: float) -> None:
+    """Wait (never kill) until ``pid`` has no files left: gone, or a zombie. An exiting process
+    loses its command line (what ``_ours`` reads) before its files, so its listening socket can
+    outlive the moment it stops looking like ours."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.05)
+
+
 def _gone(pid: int, layout: Layout, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap(pid)
         if not _ours(pid, layout):
+            _exited(pid, 5)
             return True
         time.sleep(0.05)
     return not _ours(pid, layout)
@@ -316,16 +333,24 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 
 def _port_holder(host: str, port: int) -> str | None:
-    """Who listens on host:port ("pid name" when ss can tell), None when the port is free."""
+    """Who listens on host:port ("pid name" when ss can tell), None when the port is free.
+
+    A listening socket is what makes the port taken, so ss's list of listeners decides; a test
+    connection decides only where ss cannot run: on 127.0.0.1 a connect to a free port of the
+    ephemeral range can connect to itself (the kernel picks that port as its source) and would
+    report a free port as taken."""
+    out = None
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["ss", "-Hltnp", f"( sport = :{port} )"], capture_output=True, text=True,
+                             timeout=5, check=True).stdout
+    if out is not None:
+        if not out.strip():
+            return None
+        return out.split("users:((", 1)[1].split(")")[0] if "pid=" in out else "an unknown process"
     with socket.socket() as s:
         s.settimeout(0.5)
         if s.connect_ex((host, port)) != 0:
             return None
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run(["ss", "-Hltnp", f"( sport = :{port} )"], capture_output=True, text=True,
-                             timeout=5).stdout
-        if "pid=" in out:
-            return out.split("users:((", 1)[1].split(")")[0]
     return "an unknown process"
 
 
